@@ -1,0 +1,1 @@
+"""Plain torch.nn components used by the LitModules."""
