@@ -1,0 +1,113 @@
+"""Build the DataModule, LitModule and callbacks of a run from its plain resolved config.
+
+Used on the driver (to check the config before Ray starts, and to evaluate the trained model) and on
+every worker, so both build exactly the same objects.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+from hydra.errors import InstantiationException
+from hydra.utils import get_class, instantiate
+
+from orchestrator.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# What the orchestrator supplies to a LitModule whose constructor asks for it.
+SUPPLIED_MODEL_ARGS = ("input_shape", "num_classes", "optimizer", "scheduler")
+
+
+def _config_error(group: str, err: Exception) -> ConfigError:
+    """Turn a failed instantiate into a ConfigError that names the key."""
+    cause = err.__cause__ or err
+    message = str(cause)
+    if isinstance(err, InstantiationException) and "Error locating target" in str(err):
+        return ConfigError(
+            f"{group}._target_", str(err).split("\n")[0],
+            "check the spelling, and that the module is importable from the working directory",
+        )
+    if isinstance(cause, TypeError) and "unexpected keyword argument" in message:
+        bad = message.rsplit("'", 2)[-2] if message.count("'") >= 2 else message
+        return ConfigError(f"{group}.{bad}", "is not an argument of this " + group, "remove it or check its spelling")
+    if message.startswith(f"{group}.") and " " in message:
+        key, problem = message.split(" ", 1)
+        return ConfigError(key, problem)
+    return ConfigError(group, message)
+
+
+def locate_target(group: str, node: dict) -> type:
+    """The class named by `node._target_`, or a ConfigError naming `<group>._target_`."""
+    target = node.get("_target_")
+    try:
+        return get_class(target)
+    except Exception as err:  # ImportError, AttributeError, ValueError from Hydra's locate
+        raise ConfigError(
+            f"{group}._target_", f"cannot import {target!r} ({err.__class__.__name__}: {str(err).splitlines()[0]})",
+            "check the spelling, and that the module is importable from the working directory",
+        ) from err
+
+
+def build_datamodule(config: dict[str, Any]):
+    """The LightningDataModule of `config["data"]`."""
+    locate_target("data", config["data"])
+    try:
+        return instantiate(config["data"])
+    except (InstantiationException, TypeError, ValueError) as err:
+        raise _config_error("data", err) from err
+
+
+def build_model(config: dict[str, Any], datamodule):
+    """The LightningModule of `config["model"]`, given what its constructor asks for.
+
+    `input_shape` and `num_classes` come from the DataModule; `optimizer` and `scheduler` are the
+    partials of `config["optimizer"]` / `config["scheduler"]`.
+    """
+    model_class = locate_target("model", config["model"])
+    accepted = inspect.signature(model_class.__init__).parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    supplied: dict[str, Any] = {}
+    for name in SUPPLIED_MODEL_ARGS:
+        if name not in accepted and not takes_kwargs:
+            continue
+        if name in config["model"]:
+            continue
+        if name == "input_shape" and hasattr(datamodule, "input_shape"):
+            supplied[name] = tuple(datamodule.input_shape)
+        elif name == "num_classes" and hasattr(datamodule, "num_classes"):
+            supplied[name] = datamodule.num_classes
+        elif name == "optimizer":
+            supplied[name] = instantiate(config["optimizer"])
+        elif name == "scheduler" and config.get("scheduler"):
+            supplied[name] = instantiate(config["scheduler"])
+    try:
+        return instantiate(config["model"], **supplied)
+    except (InstantiationException, TypeError, ValueError) as err:
+        raise _config_error("model", err) from err
+
+
+def build_callbacks(config: dict[str, Any]) -> list:
+    """The Lightning callbacks of `config["callbacks"]`: every entry with a `_target_`."""
+    callbacks = []
+    for name, node in (config.get("callbacks") or {}).items():
+        if isinstance(node, dict) and "_target_" in node:
+            try:
+                callbacks.append(instantiate(node))
+            except (InstantiationException, TypeError, ValueError) as err:
+                raise _config_error(f"callbacks.{name}", err) from err
+    return callbacks
+
+
+def check_buildable(config: dict[str, Any]):
+    """Build the DataModule, the LitModule and the callbacks once on the driver, so a bad `_target_`
+    or argument fails before Ray starts. Returns (datamodule, model)."""
+    datamodule = build_datamodule(config)
+    instantiate(config["optimizer"])
+    if config.get("scheduler"):
+        locate_target("scheduler", config["scheduler"])
+    model = build_model(config, datamodule)
+    build_callbacks(config)
+    return datamodule, model

@@ -1,0 +1,92 @@
+"""Launch one training run on Ray Train: TorchTrainer over `worker.train_loop_per_worker`."""
+
+from __future__ import annotations
+
+import logging
+import site
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import get_class
+
+log = logging.getLogger(__name__)
+
+INSTALLED_ROOTS = tuple({Path(p).resolve() for p in [*site.getsitepackages(), sys.prefix, sys.base_prefix]})
+PROJECT_PACKAGES = ("orchestrator", "trainers")
+
+
+def _targets(node: Any):
+    if isinstance(node, dict):
+        if isinstance(node.get("_target_"), str):
+            yield node["_target_"]
+        for value in node.values():
+            yield from _targets(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _targets(value)
+
+
+def user_code_runtime_env(config: dict[str, Any]) -> dict[str, Any]:
+    """`py_modules` for every `_target_` whose code is the user's own (not installed), so it reaches
+    the workers on a local or a remote cluster alike."""
+    modules: list[str] = []
+    for target in _targets(config):
+        top = target.split(".", 1)[0]
+        if top in PROJECT_PACKAGES or top in sys.builtin_module_names:
+            continue
+        module = sys.modules.get(top)
+        if module is None:
+            try:
+                get_class(target)
+            except Exception:  # noqa: BLE001 (the driver's config check reports it)
+                continue
+            module = sys.modules.get(top)
+        file = getattr(module, "__file__", None)
+        if not file:
+            continue
+        path = Path(file).resolve()
+        if any(path.is_relative_to(root) for root in INSTALLED_ROOTS):
+            continue
+        modules.append(str(path.parent if path.name == "__init__.py" else path))
+    return {"py_modules": sorted(set(modules))} if modules else {}
+
+
+def storage_path(storage_dir: str) -> str:
+    """Ray Train's storage_path: URIs (s3://, gs://) as given, local paths absolute."""
+    if "://" in storage_dir:
+        return storage_dir
+    return str(Path(storage_dir).expanduser().resolve())
+
+
+def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
+    """Run the training on the connected Ray cluster. Returns Ray's Result; raises TrainingFailedError."""
+    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from orchestrator.worker import train_loop_per_worker
+
+    scaling = config["scaling"]
+    checkpointing = (config.get("callbacks") or {}).get("model_checkpoint") or {}
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"config": config, "run_id": run_id, "tracking_uri": tracking_uri},
+        torch_config=TorchConfig(backend="nccl" if scaling["use_gpu"] else "gloo"),
+        scaling_config=ScalingConfig(
+            num_workers=scaling["num_workers"],
+            use_gpu=scaling["use_gpu"],
+            resources_per_worker={"CPU": scaling["cpus_per_worker"]},
+        ),
+        run_config=RunConfig(
+            name=run_id,  # Ray's run folder is named after the MLflow run: one id for both
+            storage_path=storage_path(config["paths"]["storage_dir"]),
+            logging_config=LoggingConfig(log_level="WARNING"),  # per-epoch lines come from EpochSummary
+            failure_config=FailureConfig(max_failures=scaling["max_failures"]),
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=checkpointing.get("num_to_keep", 1),
+                checkpoint_score_attribute=checkpointing.get("monitor", "val/acc"),
+                checkpoint_score_order=checkpointing.get("mode", "max"),
+            ),
+        ),
+    )
+    return trainer.fit()

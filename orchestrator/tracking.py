@@ -1,0 +1,161 @@
+"""MLflow on the driver: where the store is, whether it answers, and what every run carries.
+
+The run contract (DESIGN.md): one run per logical run, params = the resolved config flattened with
+dotted keys (secrets masked), tags `orchestrator.kind`, `orchestrator.config_hash` and the git commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from orchestrator.errors import ConfigError, TrackingError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "mlruns.db"
+TAG_KIND = "orchestrator.kind"
+TAG_CONFIG_HASH = "orchestrator.config_hash"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+# Keys whose values never reach MLflow or config.yaml in clear.
+SECRET_KEY = re.compile(r"(password|passwd|secret|token|credential|api_?key|access_?key|private_?key|(^|[._])key$)", re.I)
+MASK = "*****"
+# Groups that say where things run and are tracked, not what is trained: left out of the config hash.
+UNHASHED_GROUPS = ("tracking", "paths", "cluster", "hydra")
+
+
+def resolve_uri(uri: str | None, cwd: Path | None = None) -> str:
+    """The tracking URI to use: `uri`, else $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlruns.db.
+
+    Relative SQLite paths are made absolute, because Ray workers run in other directories.
+    """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_DB}"
+    cwd = cwd or Path.cwd()
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):]
+        if not path.startswith("/"):
+            return f"sqlite:///{(cwd / path).resolve()}"
+        return uri
+    if "://" not in uri:
+        raise ConfigError(
+            "tracking.uri",
+            f"{uri!r} is not a URI the orchestrator accepts",
+            "use sqlite:///path/to/mlruns.db or http(s)://host:port (the plain file store is refused by MLflow 3)",
+        )
+    return uri
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, naming tracking.uri, when the store cannot be used."""
+    scheme = urlsplit(uri).scheme
+    if scheme == "sqlite":
+        parent = Path(uri[len("sqlite:///"):]).parent
+        if not parent.is_dir():
+            raise ConfigError("tracking.uri", f"the folder of the SQLite file does not exist: {parent}", "create it or point tracking.uri elsewhere")
+        if not os.access(parent, os.W_OK):
+            raise ConfigError("tracking.uri", f"the folder of the SQLite file is not writable: {parent}")
+        return
+    if scheme in ("http", "https"):
+        health = uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(health, timeout=timeout_s) as response:  # noqa: S310 (URI from config)
+                if response.status == 200:
+                    return
+                problem = f"answered {response.status} at {mask_uri(health)}"
+        except urllib.error.HTTPError as err:
+            if err.code in (401, 403):
+                return  # the server is up; credentials are checked when the run is created
+            problem = f"answered {err.code} at {mask_uri(health)}"
+        except (urllib.error.URLError, OSError) as err:
+            problem = f"no MLflow server answered at {mask_uri(uri)} within {timeout_s:g} s ({getattr(err, 'reason', err)})"
+        raise TrackingError(f"tracking.uri: {problem}; start the server or set tracking.uri (or MLFLOW_TRACKING_URI)")
+    # databricks, postgresql+..., file: left to MLflow itself.
+
+
+def mask_uri(uri: str) -> str:
+    """Hide the password in user:password@host URIs."""
+    parts = urlsplit(uri)
+    if parts.password:
+        netloc = f"{parts.username}:{MASK}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return uri
+
+
+def mask_secrets(config: Any, key: str = "") -> Any:
+    """A copy of a plain config with secret-looking values masked (and passwords in URIs hidden)."""
+    if isinstance(config, dict):
+        return {k: mask_secrets(v, f"{key}.{k}" if key else str(k)) for k, v in config.items()}
+    if isinstance(config, list):
+        return [mask_secrets(v, key) for v in config]
+    if config is not None and SECRET_KEY.search(key.rsplit(".", 1)[-1]):
+        return MASK
+    if isinstance(config, str) and "://" in config:
+        return mask_uri(config)
+    return config
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, str]:
+    """`{"model": {"hidden_dim": 64}}` -> `{"model.hidden_dim": "64"}`."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return flat
+
+
+def config_hash(config: dict) -> str:
+    """A stable hash of what is trained (not where it runs or is tracked)."""
+    hashed = {k: v for k, v in config.items() if k not in UNHASHED_GROUPS}
+    return hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The commit of the user's working directory, else of the orchestrator's source, if either is git."""
+    for folder in (cwd or Path.cwd(), Path(__file__).resolve().parent):
+        try:
+            out = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if out.returncode == 0:
+            return out.stdout.strip()
+    return None
+
+
+def run_tags(kind: str, config: dict, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The tags every run of the orchestrator carries."""
+    tags = {TAG_KIND: kind, TAG_CONFIG_HASH: config_hash(config)}
+    commit = git_commit()
+    if commit:
+        tags[TAG_GIT_COMMIT] = commit
+    job_id = os.environ.get("RAY_JOB_ID") or os.environ.get("ORCHESTRATOR_RAY_JOB_ID")
+    if job_id:
+        tags["ray.job_id"] = job_id
+    tags.update(extra or {})
+    return tags
+
+
+def experiment_id(client, name: str) -> str:
+    """The id of experiment `name`, created when missing."""
+    try:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None and experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        if experiment is not None:
+            return experiment.experiment_id
+        return client.create_experiment(name)
+    except Exception as err:  # MlflowException, connection errors: all mean the store refused us
+        raise TrackingError(f"tracking.experiment {name!r}: the tracking store refused it: {err}") from err

@@ -1,0 +1,63 @@
+"""Shared fixtures: the composed config, one real local Ray cluster per session, a SQLite MLflow store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from orchestrator.conf_dir import CONF_DIR
+from orchestrator.schema import register_schemas
+
+REPO = Path(__file__).resolve().parent.parent
+register_schemas()
+
+
+def compose_config(config_name: str, overrides: list[str], tmp_path: Path | None = None) -> DictConfig:
+    """Compose a verb's real config as the CLI would, with paths redirected into tmp_path."""
+    extra = []
+    if tmp_path is not None:
+        extra = [f"paths.storage_dir={tmp_path / 'ray_results'}", f"paths.output_dir={tmp_path / 'outputs'}"]
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        return compose(config_name, overrides=[*extra, *overrides])
+
+
+@pytest.fixture
+def compose_train(tmp_path):
+    def _compose(*overrides: str) -> DictConfig:
+        return compose_config("train", list(overrides), tmp_path)
+
+    return _compose
+
+
+@pytest.fixture
+def tracking_uri(tmp_path, monkeypatch) -> str:
+    """A fresh SQLite MLflow store for one test, used through MLFLOW_TRACKING_URI as a user would."""
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is relative to the working directory
+    return uri
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real local Ray cluster (2 CPUs) shared by the whole session: Ray's start-up is seconds."""
+    import ray
+
+    from orchestrator.cluster import connect
+    from orchestrator.schema import ClusterConfig
+
+    connect(ClusterConfig(num_cpus=2))
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def cli_env(tmp_path) -> dict[str, str]:
+    """The environment of a user's shell, with MLflow pointed at a store in tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "RAY_ADDRESS"))}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    return env

@@ -1,0 +1,120 @@
+"""The CLI as a user types it, in a subprocess, from an empty working directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
+
+
+def orchestrate(*args: str, cwd: Path, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([ORCHESTRATE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_the_verbs(tmp_path, cli_env):
+    out = orchestrate("--help", cwd=tmp_path, env=cli_env)
+    assert out.returncode == 0 and "train" in out.stdout
+    out = orchestrate("no_such_verb", cwd=tmp_path, env=cli_env)
+    assert out.returncode == 2 and "unknown verb 'no_such_verb'" in out.stderr
+
+
+def test_hydra_flags_work(tmp_path, cli_env):
+    out = orchestrate("train", "model=cnn", "optimizer=sgd", "optimizer.lr=0.05", "scheduler=cosine", "--cfg", "job",
+                      cwd=tmp_path, env=cli_env)
+    assert out.returncode == 0, out.stderr
+    assert "CNNClassifierLitModule" in out.stdout and "CosineAnnealingLR" in out.stdout and "lr: 0.05" in out.stdout
+    out = orchestrate("train", "--help", cwd=tmp_path, env=cli_env)
+    assert out.returncode == 0 and "model: cnn, mlp" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optimizer.lr=-1", "optimizer.lr: must be > 0"),
+        ("model=no_such_model", "Could not find 'model/no_such_model'"),
+        ("scaling.num_workrs=2", "scaling.num_workrs"),
+        ("data=csv", "data.path"),
+        ("model._target_=nopkg.Model", "model._target_: cannot import"),
+        ("tracking.uri=http://127.0.0.1:1", "tracking.uri"),
+        ("optimizer.lr=", "optimizer.lr"),
+    ],
+)
+def test_bad_input_exits_non_zero_naming_the_key(tmp_path, cli_env, override, message):
+    started = time.monotonic()
+    out = orchestrate("train", override, cwd=tmp_path, env=cli_env, timeout=120)
+    assert out.returncode != 0
+    assert message in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr
+    assert time.monotonic() - started < 60
+    assert not (tmp_path / "ray_results").exists()  # nothing started
+
+
+@pytest.mark.e2e
+def test_acceptance_train_digits_two_workers(tmp_path, cli_env):
+    """The acceptance command of the training path, timed (the figure goes in the issue note)."""
+    started = time.monotonic()
+    out = orchestrate("train", "data=digits", "model=mlp", "trainer.max_epochs=10", "scaling.num_workers=2",
+                      cwd=tmp_path, env=cli_env)
+    wall_s = time.monotonic() - started
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    print(f"orchestrate train wall time: {wall_s:.1f} s")
+    assert "mlflow ui --backend-store-uri" in out.stdout
+
+    client = MlflowClient(cli_env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.run_id in out.stdout
+    assert run.info.status == "FINISHED" and run.data.tags["orchestrator.kind"] == "train"
+    assert len(client.get_metric_history(run.info.run_id, "val/acc")) == 10
+    assert run.data.metrics["test/acc"] >= 0.90
+    assert {"optimizer.lr", "trainer.max_epochs", "scaling.num_workers"} <= set(run.data.params)
+    assert "orchestrator.config_hash" in run.data.tags
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "checkpoints", "plots"}
+    assert client.list_artifacts(run.info.run_id, "checkpoints")
+    mlflow.set_tracking_uri(cli_env["MLFLOW_TRACKING_URI"])
+    models = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+    assert [m.source_run_id for m in models] == [run.info.run_id]
+
+
+@pytest.mark.e2e
+def test_users_own_modules_reach_the_workers(tmp_path, cli_env):
+    """`model._target_=mypkg.X data._target_=mypkg.Y` with mypkg only in the working directory: the
+    workers are other processes, so this only passes if the code is shipped to them."""
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(textwrap.dedent('''
+        import torch
+        from torch import nn
+        from trainers.data.synthetic import SyntheticDataModule
+        from trainers.models.classifier import ClassifierLitModule
+
+        class MyDataModule(SyntheticDataModule):
+            """A user's DataModule: fixed shape, 3 classes."""
+            def __init__(self, batch_size: int = 32, seed: int = 0):
+                super().__init__(num_samples=600, num_features=6, num_classes=3, batch_size=batch_size, seed=seed)
+
+        class MyLitModule(ClassifierLitModule):
+            """A user's LitModule: a linear model with its own optimizer."""
+            def __init__(self, input_shape, num_classes, optimizer=None):
+                super().__init__(nn.Linear(input_shape[0], num_classes), num_classes, optimizer)
+                self.save_hyperparameters({"input_shape": list(input_shape), "num_classes": num_classes})
+    '''))
+    out = orchestrate("train", "model._target_=mypkg.MyLitModule", "~model.hidden_dim", "~model.num_layers",
+                      "~model.dropout", "data._target_=mypkg.MyDataModule", "~data.val_fraction", "~data.test_fraction",
+                      "~data.num_loader_workers", "trainer.max_epochs=2", "tracking.log_model=false",
+                      cwd=tmp_path, env=cli_env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    client = MlflowClient(cli_env["MLFLOW_TRACKING_URI"])
+    run = client.search_runs([e.experiment_id for e in client.search_experiments()])[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model._target_"] == "mypkg.MyLitModule"
+    assert len(client.get_metric_history(run.info.run_id, "val/acc")) == 2
