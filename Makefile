@@ -17,17 +17,21 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e ".[dev,text]"
 	touch $@
 
 run: setup
-	$(BIN)/orchestrate train
+	$(BIN)/orchestrate pipeline
 
 test: setup
 	$(BIN)/pytest
 
 test-fast: setup
 	$(BIN)/pytest -m "not ray and not e2e"
+
+# Benchmarks against peers (benchmarks/RESULTS.md); not part of `make test`. Each prints a RESULT line.
+bench: setup
+	for name in overhead scaling sweep compression tracking; do $(BIN)/python benchmarks/$$name.py --quick || exit 1; done
 
 clean:
 	rm -rf outputs multirun ray_results mlruns.db mlartifacts mlruns .pytest_cache

@@ -18,7 +18,9 @@ from orchestrator.errors import ConfigError
 log = logging.getLogger(__name__)
 
 # What the orchestrator supplies to a LitModule whose constructor asks for it.
-SUPPLIED_MODEL_ARGS = ("input_shape", "num_classes", "optimizer", "scheduler")
+SUPPLIED_MODEL_ARGS = ("input_shape", "num_classes", "vocab_size", "pad_token_id", "optimizer", "scheduler")
+# Of those, what the DataModule itself provides (text DataModules add their tokenizer's vocab_size and pad id).
+DATAMODULE_ARGS = ("num_classes", "vocab_size", "pad_token_id")
 
 
 def _config_error(group: str, err: Exception) -> ConfigError:
@@ -33,7 +35,8 @@ def _config_error(group: str, err: Exception) -> ConfigError:
     if isinstance(cause, TypeError) and "unexpected keyword argument" in message:
         bad = message.rsplit("'", 2)[-2] if message.count("'") >= 2 else message
         return ConfigError(f"{group}.{bad}", "is not an argument of this " + group, "remove it or check its spelling")
-    if message.startswith(f"{group}.") and " " in message:
+    # Constructors name the key first ("model.hidden_dim must be ..."); a model may name a data key.
+    if message.startswith((f"{group}.", "data.", "model.")) and " " in message:
         key, problem = message.split(" ", 1)
         return ConfigError(key, problem)
     return ConfigError(group, message)
@@ -60,11 +63,20 @@ def build_datamodule(config: dict[str, Any]):
         raise _config_error("data", err) from err
 
 
+def _datamodule_value(datamodule, name: str):
+    """`datamodule.<name>`, or None if it has none. A DataModule that reads its data lazily (text ones
+    tokenise on first use) raises here: its error names a data key."""
+    try:
+        return getattr(datamodule, name, None)
+    except (TypeError, ValueError) as err:
+        raise _config_error("data", err) from err
+
+
 def build_model(config: dict[str, Any], datamodule):
     """The LightningModule of `config["model"]`, given what its constructor asks for.
 
-    `input_shape` and `num_classes` come from the DataModule; `optimizer` and `scheduler` are the
-    partials of `config["optimizer"]` / `config["scheduler"]`.
+    `input_shape`, `num_classes`, `vocab_size` and `pad_token_id` come from the DataModule (when it has
+    them); `optimizer` and `scheduler` are the partials of `config["optimizer"]` / `config["scheduler"]`.
     """
     model_class = locate_target("model", config["model"])
     accepted = inspect.signature(model_class.__init__).parameters
@@ -77,8 +89,8 @@ def build_model(config: dict[str, Any], datamodule):
             continue
         if name == "input_shape" and hasattr(datamodule, "input_shape"):
             supplied[name] = tuple(datamodule.input_shape)
-        elif name == "num_classes" and hasattr(datamodule, "num_classes"):
-            supplied[name] = datamodule.num_classes
+        elif name in DATAMODULE_ARGS and (value := _datamodule_value(datamodule, name)) is not None:
+            supplied[name] = value
         elif name == "optimizer":
             supplied[name] = instantiate(config["optimizer"])
         elif name == "scheduler" and config.get("scheduler"):

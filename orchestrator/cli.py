@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 
@@ -18,8 +19,36 @@ class Verb:
     summary: str
 
 
+HYDRA_VERBS = ("train", "pipeline", "compress", "generate")
+
+
+def check_overrides(args: list[str]) -> None:
+    """Parse every override with Hydra's own grammar first, so a malformed one is named in the error
+    (Hydra alone says only "no viable alternative at input ...")."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            parser.parse_overrides([arg])
+        except OverrideParseException as err:
+            print(f"error: malformed override {arg!r}: {err.message.splitlines()[0]} "
+                  "(grammar: https://hydra.cc/docs/advanced/override_grammar/basic/)", file=sys.stderr)
+            sys.exit(2)
+
+
 VERBS: dict[str, Verb] = {
+    "pipeline": Verb("orchestrator.pipeline", "train -> compress -> evaluate -> gate -> register (the main job)"),
+    "compress": Verb("orchestrator.compress", "compress a trained model: source.run_id=ID or source.checkpoint=PATH"),
     "train": Verb("orchestrator.train", "one training run on Ray, tracked in MLflow (-m: a sweep)"),
+    "compare": Verb("orchestrator.compare", "runs of an experiment or a sweep side by side; plot; MLflow compare URL"),
+    "resume": Verb("orchestrator.resume", "continue an interrupted run from its last checkpoint, in the same MLflow run"),
+    "submit": Verb("orchestrator.submit", "send a command as a Ray job to a cluster: submit --address URL -- VERB [OVERRIDES]"),
+    "generate": Verb("orchestrator.generate", "sample text from a trained causal LM: generate source.run_id=ID prompt=..."),
+    "jobs": Verb("orchestrator.jobs", "the Ray jobs of a cluster: jobs list|status|logs|stop [JOB_ID] --address URL"),
 }
 
 
@@ -43,6 +72,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"orchestrate: unknown verb {name!r}; choose one of: {', '.join(VERBS)}\n", file=sys.stderr)
         print(usage(), file=sys.stderr)
         sys.exit(2)
+    from orchestrator.job_driver import prepare_job_driver
+
+    prepare_job_driver()  # in a Ray job: a private copy of its working_dir; SIGTERM ends the run KILLED
+    # As with `python -m`, the user's own modules in the working directory are importable
+    # (model._target_=mypkg.MyLitModule); launch.user_code_runtime_env ships them to the workers.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    if name in HYDRA_VERBS:
+        check_overrides(rest)
     module = importlib.import_module(verb.module)
     sys.argv = [f"orchestrate {name}", *rest]
     module.main()

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -24,6 +25,26 @@ def run_url(base_url: str, experiment_id: str, run_id: str) -> str:
 
 def print_error(message: str) -> None:
     errors.print(f"[bold red]error:[/] {message}")
+
+
+def print_warning(message: str) -> None:
+    errors.print(f"[bold yellow]warning:[/] {message}")
+
+
+def print_table(title: str | None, headers: list[str], rows: list[list[str]]) -> None:
+    """A plain table (headers and string cells), e.g. the jobs of a Ray cluster."""
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))  # cells are data (job entrypoints...), never markup
+    console.print(table)
+
+
+def print_raw(text: str) -> None:
+    """Text from elsewhere (a job's log) as it is: no markup, no highlighting, no wrapping."""
+    console.out(text, end="", highlight=False)
+    console.file.flush()
 
 
 def print_run_summary(title: str, run_id: str, experiment_id: str, tracking_uri: str,

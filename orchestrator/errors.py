@@ -34,3 +34,7 @@ class TrackingError(OrchestratorError):
 
 class TrainingError(OrchestratorError):
     """Training itself failed (a worker raised, or retries ran out)."""
+
+
+class RunInterrupted(OrchestratorError):
+    """The user stopped the run (Ctrl-C or SIGTERM): workers stopped, checkpoints kept, run KILLED."""

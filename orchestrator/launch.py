@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import site
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 from hydra.utils import get_class
+
+from orchestrator.errors import RunInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +64,47 @@ def storage_path(storage_dir: str) -> str:
     return str(Path(storage_dir).expanduser().resolve())
 
 
+@contextlib.contextmanager
+def sigterm_as_sigint():
+    """SIGTERM takes the same path as Ctrl-C: Ray Train's own SIGINT handler (installed by
+    `TorchTrainer.fit` in the main thread) aborts the controller and the workers gracefully."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum, frame):
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _tune_callbacks() -> list:
+    """Inside a trial of the `tune` sweeper, forward every epoch's report to Ray Tune (so its scheduler
+    can stop weak trials early); elsewhere, nothing."""
+    from ray.tune.trainable.trainable_fn_utils import _in_tune_session
+
+    if not _in_tune_session():
+        return []
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    return [TuneReportCallback()]
+
+
 def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
-    """Run the training on the connected Ray cluster. Returns Ray's Result; raises TrainingFailedError."""
+    """Run the training on the connected Ray cluster. Returns Ray's Result.
+
+    Raises TrainingFailedError when workers fail past `scaling.max_failures`, and RunInterrupted on
+    Ctrl-C or SIGTERM (workers stopped, checkpoints kept: `orchestrate resume RUN_ID` continues).
+    A second fit with the same run id resumes from the run's storage (Ray Train V2 restores its
+    checkpoint snapshot when RunConfig name and storage_path match)."""
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -73,7 +117,8 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
         train_loop_config={"config": config, "run_id": run_id, "tracking_uri": tracking_uri},
         torch_config=TorchConfig(backend="nccl" if scaling["use_gpu"] else "gloo"),
         scaling_config=ScalingConfig(
-            num_workers=scaling["num_workers"],
+            # (min, max) makes the run elastic: it goes on with fewer workers when nodes go away.
+            num_workers=(scaling["min_workers"], scaling["num_workers"]) if scaling.get("min_workers") else scaling["num_workers"],
             use_gpu=scaling["use_gpu"],
             resources_per_worker={"CPU": scaling["cpus_per_worker"]},
         ),
@@ -81,6 +126,7 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
             name=run_id,  # Ray's run folder is named after the MLflow run: one id for both
             storage_path=storage_path(config["paths"]["storage_dir"]),
             logging_config=LoggingConfig(log_level="WARNING"),  # per-epoch lines come from EpochSummary
+            callbacks=_tune_callbacks(),
             failure_config=FailureConfig(max_failures=scaling["max_failures"]),
             checkpoint_config=CheckpointConfig(
                 num_to_keep=checkpointing.get("num_to_keep", 1),
@@ -89,4 +135,11 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
             ),
         ),
     )
-    return trainer.fit()
+    try:
+        with sigterm_as_sigint():
+            return trainer.fit()
+    except (KeyboardInterrupt, SystemExit) as err:  # Ray's SIGINT handler exits with SystemExit(0)
+        raise RunInterrupted(
+            f"run {run_id} interrupted: workers stopped, checkpoints kept in {storage_path(config['paths']['storage_dir'])}/{run_id}; "
+            f"continue it with: orchestrate resume {run_id}"
+        ) from err

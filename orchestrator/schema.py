@@ -15,12 +15,15 @@ from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from orchestrator.errors import ConfigError
 
 
 def _positive(key: str, value, fix: str = "") -> None:
-    if value is None or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(key, f"must be a number, got {value!r}", fix or f"set {key} to a positive value")
+    if value <= 0:
         raise ConfigError(key, f"must be > 0, got {value}", fix or f"set {key} to a positive value")
 
 
@@ -79,15 +82,26 @@ class ScalingConfig:
         cpus_per_worker: CPUs reserved per worker; also its torch thread count.
         use_gpu: one GPU per worker, NCCL backend (gloo on CPU).
         max_failures: worker-group restarts from the last checkpoint before the run fails.
+        min_workers: null for a fixed group; else the run is elastic (Ray Train V2) and goes on with
+            as few as min_workers when nodes go away, up to num_workers when they are there.
+        wait_for_resources: wait for the cluster to grow (an autoscaler) instead of failing at once
+            when it has fewer CPUs/GPUs than the workers ask for.
     """
 
     num_workers: int = 2
     cpus_per_worker: int = 1
     use_gpu: bool = False
     max_failures: int = 0
+    min_workers: Optional[int] = None
+    wait_for_resources: bool = False
 
     def __post_init__(self):
         _positive("scaling.num_workers", self.num_workers)
+        if self.min_workers is not None and not 0 < self.min_workers <= self.num_workers:
+            raise ConfigError(
+                "scaling.min_workers", f"must be in [1, scaling.num_workers={self.num_workers}], got {self.min_workers}",
+                "or null for a fixed number of workers",
+            )
         _positive("scaling.cpus_per_worker", self.cpus_per_worker)
         if self.max_failures < -1:
             raise ConfigError("scaling.max_failures", f"got {self.max_failures}", "use -1 (retry forever), 0, or a positive count")
@@ -195,14 +209,20 @@ def register_schemas() -> None:
 
 def validate(cfg: DictConfig, schema: type = TrainConfig):
     """Build the typed schema from a composed config, raising ConfigError on the first bad value."""
-    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    plain.pop("hydra", None)
-    names = {f for f in schema.__dataclass_fields__}
-    unknown = sorted(set(plain) - names)
-    if unknown:
-        raise ConfigError(unknown[0], "is not a config key", f"known top-level keys: {sorted(names)}")
-    structured = OmegaConf.merge(OmegaConf.structured(schema), plain)
-    return OmegaConf.to_object(structured)
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        plain.pop("hydra", None)
+        names = {f for f in schema.__dataclass_fields__}
+        unknown = sorted(set(plain) - names)
+        if unknown:
+            raise ConfigError(unknown[0], "is not a config key", f"known top-level keys: {sorted(names)}")
+        structured = OmegaConf.merge(OmegaConf.structured(schema), plain)
+        return OmegaConf.to_object(structured)
+    except MissingMandatoryValue as err:
+        raise ConfigError(err.full_key, "is required and has no value", f"set it on the command line: {err.full_key}=...") from err
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "config"
+        raise ConfigError(key, str(err).splitlines()[0]) from err
 
 
 

@@ -26,8 +26,10 @@ DEFAULT_DB = "mlruns.db"
 TAG_KIND = "orchestrator.kind"
 TAG_CONFIG_HASH = "orchestrator.config_hash"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_RAY_JOB_ID = "ray.job_id"
 # Keys whose values never reach MLflow or config.yaml in clear.
-SECRET_KEY = re.compile(r"(password|passwd|secret|token|credential|api_?key|access_?key|private_?key|(^|[._])key$)", re.I)
+# `token$`, not `token`: data.tokenizer, pad_token_id and max_new_tokens are settings, not secrets.
+SECRET_KEY = re.compile(r"(password|passwd|secret|token$|credential|api_?key|access_?key|private_?key|(^|[._])key$)", re.I)
 MASK = "*****"
 # Groups that say where things run and are tracked, not what is trained: left out of the config hash.
 UNHASHED_GROUPS = ("tracking", "paths", "cluster", "hydra")
@@ -135,15 +137,53 @@ def git_commit(cwd: Path | None = None) -> str | None:
     return None
 
 
+def ray_job_id() -> str | None:
+    """The submission id of the Ray job this process belongs to, if any.
+
+    Ray 2.60 gives a job's driver the id only inside RAY_JOB_CONFIG_JSON_ENV_VAR (metadata
+    `job_submission_id`) and strips RAY_JOB_ID, which in workers is the internal hex id ("02000000"),
+    not the submission id. `orchestrate submit` also sets ORCHESTRATOR_RAY_JOB_ID in the job's
+    runtime_env, which reaches every task and actor of the job.
+    """
+    job_id = os.environ.get("ORCHESTRATOR_RAY_JOB_ID")
+    if job_id:
+        return job_id
+    try:
+        job_config = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+    except ValueError:
+        return None
+    return (job_config.get("metadata") or {}).get("job_submission_id") or None
+
+
+def runs_of_jobs(uri: str, job_ids: list[str]) -> dict[str, list[str]]:
+    """The MLflow run ids tagged with each of `job_ids` (ray.job_id) in the store at `uri`."""
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(uri)
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    found: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
+    if not experiments:
+        return found
+    runs = client.search_runs(
+        experiments, filter_string=f"tags.`{TAG_RAY_JOB_ID}` LIKE '%'", max_results=5000, order_by=["attributes.start_time ASC"]
+    )
+    for run in runs:
+        job_id = run.data.tags.get(TAG_RAY_JOB_ID)
+        if job_id in found:
+            found[job_id].append(run.info.run_id)
+    return found
+
+
 def run_tags(kind: str, config: dict, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The tags every run of the orchestrator carries."""
     tags = {TAG_KIND: kind, TAG_CONFIG_HASH: config_hash(config)}
     commit = git_commit()
     if commit:
         tags[TAG_GIT_COMMIT] = commit
-    job_id = os.environ.get("RAY_JOB_ID") or os.environ.get("ORCHESTRATOR_RAY_JOB_ID")
+    job_id = ray_job_id()
     if job_id:
-        tags["ray.job_id"] = job_id
+        tags[TAG_RAY_JOB_ID] = job_id
     tags.update(extra or {})
     return tags
 

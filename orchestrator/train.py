@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -21,7 +22,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from orchestrator.conf_dir import CONF_DIR
-from orchestrator.errors import OrchestratorError, TrainingError
+from orchestrator.errors import OrchestratorError, RunInterrupted, TrainingError
 from orchestrator.schema import register_schemas
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,26 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     """The plain, resolved config that travels to the workers (never a DictConfig)."""
     config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     config.pop("hydra", None)
+    return absolute_local_paths(config)
+
+
+# Local files named relative to the driver's working directory (`data.path=reviews.csv`). Ray workers run
+# in another directory, so these travel as absolute paths. `data.tokenizer` only when it is a folder here
+# (otherwise it is a level such as `word`).
+LOCAL_PATH_KEYS = {"data": ("path", "cache_dir", "tokenizer"), "model": ("path",)}
+
+
+def absolute_local_paths(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with the relative local paths of LOCAL_PATH_KEYS made absolute (URIs left alone)."""
+    for group, keys in LOCAL_PATH_KEYS.items():
+        node = config.get(group)
+        for key in keys if isinstance(node, dict) else ():
+            value = node.get(key)
+            if not isinstance(value, str) or not value or "://" in value or Path(value).expanduser().is_absolute():
+                continue
+            if key == "tokenizer" and not Path(value).exists():
+                continue
+            node[key] = str(Path(value).expanduser().resolve())
     return config
 
 
@@ -70,17 +91,12 @@ def run_train(cfg: DictConfig, parent_run_id: str | None = None, extra_tags: dic
     import mlflow
     from mlflow import MlflowClient
 
-    from orchestrator.cluster import check_fits, connect
-    from orchestrator.launch import fit_on_ray, user_code_runtime_env
     from orchestrator.logs import quiet_libraries
     from orchestrator.tracking import experiment_id, flatten, mask_secrets, run_tags
 
     quiet_libraries()
     typed, config, uri = prepare(cfg)
-    where = connect(typed.cluster, user_code_runtime_env(config))
-    log.info("training on %s", where)
-    check_fits(typed.scaling.num_workers, typed.scaling.cpus_per_worker, typed.scaling.use_gpu)
-
+    connect_for(typed, config)
     mlflow.set_tracking_uri(uri)
     exp_id = experiment_id(MlflowClient(uri), typed.tracking.experiment)
     public = mask_secrets(config)
@@ -90,22 +106,65 @@ def run_train(cfg: DictConfig, parent_run_id: str | None = None, extra_tags: dic
         tags=run_tags("train", config, extra_tags),
         parent_run_id=parent_run_id,
     ) as run:
-        run_id = run.info.run_id
-        try:
-            mlflow.log_params(flatten(public))
-            mlflow.log_text(OmegaConf.to_yaml(public), "config.yaml")
-            result = fit_on_ray(config, run_id, uri)
-            outcome = _log_outcome(config, result, TrainOutcome(run_id, exp_id, uri), typed.tracking.log_model)
-        except Exception as err:
-            mlflow.set_tag("orchestrator.error", f"{err.__class__.__name__}: {err}"[:5000])
-            if err.__class__.__name__ == "TrainingFailedError":
-                raise TrainingError(f"training failed in run {run_id}: {err}") from err
+        mlflow.log_params(flatten(public))
+        mlflow.log_text(OmegaConf.to_yaml(public), "config.yaml")
+        return train_in_run(config, run.info.run_id, exp_id, uri, typed.tracking.log_model)
+
+
+def connect_for(typed, config: dict[str, Any]) -> None:
+    """Start or join Ray for this run, and refuse a request the cluster can never satisfy."""
+    from orchestrator.cluster import check_fits, connect
+    from orchestrator.launch import user_code_runtime_env
+
+    log.info("training on %s", connect(typed.cluster, user_code_runtime_env(config)))
+    if not typed.scaling.wait_for_resources:
+        check_fits(typed.scaling.min_workers or typed.scaling.num_workers, typed.scaling.cpus_per_worker, typed.scaling.use_gpu)
+
+
+def train_in_run(config: dict[str, Any], run_id: str, exp_id: str, uri: str, log_model: bool) -> TrainOutcome:
+    """Inside the active MLflow run `run_id`: fit on Ray (resuming from the run's storage if it has
+    checkpoints), then log the outcome. An interrupted run ends KILLED, a failed one FAILED with the
+    error as tag `orchestrator.error`."""
+    import mlflow
+
+    from orchestrator.errors import RunInterrupted
+    from orchestrator.launch import fit_on_ray
+
+    try:
+        result = fit_on_ray(config, run_id, uri)
+        return _log_outcome(config, result, TrainOutcome(run_id, exp_id, uri), log_model)
+    except (RunInterrupted, KeyboardInterrupt) as err:
+        mlflow.set_tag("orchestrator.error", f"interrupted: {err}"[:5000])
+        mlflow.end_run("KILLED")
+        if isinstance(err, RunInterrupted):
             raise
-    return outcome
+        raise RunInterrupted(f"run {run_id} interrupted; continue it with: orchestrate resume {run_id}") from err
+    except Exception as err:
+        from ray.train import TrainingFailedError
+
+        summary = summarize_failure(err) if isinstance(err, TrainingFailedError) else f"{err.__class__.__name__}: {err}"
+        mlflow.set_tag("orchestrator.error", summary[:5000])
+        if isinstance(err, TrainingFailedError):
+            raise TrainingError(f"training failed in run {run_id} (it is FAILED; its checkpoints are kept): {summary}") from err
+        raise
+
+
+def summarize_failure(err: Exception) -> str:
+    """One line per distinct worker error ("ranks 0,1: NonFiniteLossError: ..."), not Ray's tracebacks."""
+    failures = getattr(err, "worker_failures", None)
+    if not failures:
+        return str(err).strip().splitlines()[-1]
+    by_message: dict[str, list[int]] = {}
+    for rank, failure in sorted(failures.items()):
+        cause = getattr(failure, "cause", None) or failure
+        lines = [line for line in str(cause).strip().splitlines() if line.strip()]
+        message = f"{type(cause).__name__}: {lines[-1] if lines else ''}"
+        by_message.setdefault(message, []).append(rank)
+    return "; ".join(f"rank{'s' if len(r) > 1 else ''} {','.join(map(str, r))}: {m}" for m, r in by_message.items())
 
 
 def _checkpoint_file(checkpoint, folder: Path, name: str) -> Path:
-    from orchestrator.worker import CHECKPOINT_NAME
+    from orchestrator.checkpoints import CHECKPOINT_NAME
 
     with checkpoint.as_directory() as source:
         target = folder / name
@@ -151,13 +210,15 @@ def _log_outcome(config: dict, result, outcome: TrainOutcome, log_model: bool) -
         log_torch_model(evaluation.model, evaluation.datamodule.example_input())
 
     final = {k: v[-1][1] for k, v in history.items() if v}
-    outcome.metrics = {**final, **{k: v for k, v in evaluation.metrics.items() if k in ("test/acc", "test/f1", "test/loss")}}
+    outcome.metrics = {**final, **{k: v for k, v in evaluation.metrics.items() if k in ("test/acc", "test/f1", "test/loss", "test/ppl")}}
     return outcome
 
 
 def log_torch_model(model, example_input, name: str = "model"):
     """`mlflow.pytorch.log_model` with a signature and an input example, pinned requirements (no slow
     requirement inference). Returns MLflow's ModelInfo (an MLflow 3 LoggedModel linked to the run)."""
+    import importlib.metadata
+
     import mlflow
     import torch
     from mlflow.models import infer_signature
@@ -166,6 +227,9 @@ def log_torch_model(model, example_input, name: str = "model"):
         output = model(example_input)
     signature = infer_signature(example_input.numpy(), output.numpy())
     requirements = [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}", "lightning", "torchmetrics"]
+    # Hugging Face models (model=pretrained_encoder) unpickle only beside the libraries that define them.
+    libraries = {type(m).__module__.split(".")[0] for m in model.modules()} & {"transformers", "peft"}
+    requirements += [f"{name}=={importlib.metadata.version(name)}" for name in sorted(libraries)]
     return mlflow.pytorch.log_model(
         model, name=name, signature=signature, input_example=example_input.numpy(), pip_requirements=requirements
     )
@@ -175,18 +239,29 @@ def report_and_exit(err: OrchestratorError) -> None:
     from orchestrator.console import print_error
 
     print_error(str(err))
-    sys.exit(2 if not isinstance(err, TrainingError) else 1)
+    sys.exit(130 if isinstance(err, RunInterrupted) else 1 if isinstance(err, TrainingError) else 2)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
-def main(cfg: DictConfig) -> None:
-    from orchestrator.console import print_run_summary
+def main(cfg: DictConfig):
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
+    from orchestrator.console import print_run_summary
+    from orchestrator.sweep import PARENT_RUN_ENV
+
+    # In a sweep (-m) the launcher runs this per trial, sets the sweep run as parent, and reports
+    # failed trials itself: an error must fail this trial only, never exit the sweep.
+    trial = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        outcome = run_train(cfg)
+        outcome = run_train(cfg, parent_run_id=os.environ.get(PARENT_RUN_ENV) if trial else None)
     except OrchestratorError as err:
+        if trial:
+            raise
         report_and_exit(err)
         return
+    if trial:
+        return outcome
     print_run_summary(
         "training run finished", outcome.run_id, outcome.experiment_id, outcome.tracking_uri, outcome.metrics,
         {"best checkpoint": outcome.best_checkpoint or "-", "Ray storage": outcome.storage_path or "-"},

@@ -32,7 +32,9 @@ def test_hydra_flags_work(tmp_path, cli_env):
     assert out.returncode == 0, out.stderr
     assert "CNNClassifierLitModule" in out.stdout and "CosineAnnealingLR" in out.stdout and "lr: 0.05" in out.stdout
     out = orchestrate("train", "--help", cwd=tmp_path, env=cli_env)
-    assert out.returncode == 0 and "model: cnn, mlp" in out.stdout
+    assert out.returncode == 0
+    model_choices = next(line for line in out.stdout.splitlines() if line.startswith("model: "))
+    assert {"cnn", "mlp"} <= set(model_choices[len("model: "):].split(", "))
 
 
 @pytest.mark.parametrize(
@@ -45,16 +47,21 @@ def test_hydra_flags_work(tmp_path, cli_env):
         ("model._target_=nopkg.Model", "model._target_: cannot import"),
         ("tracking.uri=http://127.0.0.1:1", "tracking.uri"),
         ("optimizer.lr=", "optimizer.lr"),
+        ("optimizer.lr=[1e-3", "malformed override 'optimizer.lr=[1e-3'"),
+        ("trainer.max_epochs=0", "trainer.max_epochs: must be > 0"),
+        ("cluster.address=127.0.0.1:1", "cluster.address: nothing answers at 127.0.0.1:1"),
+        ("scaling.num_workers=64", "scaling.num_workers=64"),
+        ("scaling.use_gpu=true", "scaling.use_gpu=true asks for 2 GPU(s) but the cluster has 0"),
     ],
 )
 def test_bad_input_exits_non_zero_naming_the_key(tmp_path, cli_env, override, message):
     started = time.monotonic()
-    out = orchestrate("train", override, cwd=tmp_path, env=cli_env, timeout=120)
+    out = orchestrate("train", override, cwd=tmp_path, env=cli_env, timeout=180)
     assert out.returncode != 0
-    assert message in out.stderr + out.stdout
+    assert message in " ".join((out.stderr + out.stdout).split())  # rich wraps long lines
     assert "Traceback" not in out.stderr
-    assert time.monotonic() - started < 60
-    assert not (tmp_path / "ray_results").exists()  # nothing started
+    assert time.monotonic() - started < 120
+    assert not (tmp_path / "ray_results").exists()  # no training started
 
 
 @pytest.mark.e2e
