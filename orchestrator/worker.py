@@ -2,7 +2,8 @@
 
 Each worker builds the DataModule and LitModule from the resolved config, trains with RayDDPStrategy
 (gloo on CPU, NCCL on GPU), reports metrics and a checkpoint to Ray every epoch (Ray keeps the best and
-the latest), and resumes from Ray's checkpoint after a worker-group restart. Rank zero alone writes
+the latest), and resumes from Ray's latest checkpoint after a worker-group restart or
+`orchestrate resume` (falling back to the newest checkpoint that loads). Rank zero alone writes
 metrics into the driver's MLflow run.
 """
 
@@ -10,15 +11,54 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from typing import Any
 
-CHECKPOINT_NAME = "checkpoint.ckpt"  # the file RayTrainReportCallback writes in each Ray checkpoint
+from orchestrator.checkpoints import CHECKPOINT_NAME, newest_loadable
+
+log = logging.getLogger(__name__)
+
+TAG_RESUMES = "orchestrator.resumes"
+TAG_RESUMED_FROM_EPOCH = "orchestrator.resumed_from_epoch"
+
+
+def record_resume(tracking_uri: str, run_id: str, completed_epochs: int) -> None:
+    """Count the resume on the run (rank zero only) and say from which epoch it continues."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    resumes = int(client.get_run(run_id).data.tags.get(TAG_RESUMES, "0")) + 1
+    client.set_tag(run_id, TAG_RESUMES, str(resumes))
+    client.set_tag(run_id, TAG_RESUMED_FROM_EPOCH, str(completed_epochs))
+    log.warning("resume %d of run %s: continuing after epoch %d from its checkpoint", resumes, run_id, completed_epochs)
+
+
+def resume_checkpoint(loop_config: dict[str, Any]) -> str | None:
+    """The checkpoint file to resume from (Ray's latest, or the newest older one that loads), or None."""
+    import ray.train
+
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None
+    # Ray's checkpoints live on the run's storage; a local or mounted path is read in place.
+    found = newest_loadable(checkpoint.path) if os.path.isdir(checkpoint.path) else None
+    if found is None and not os.path.isdir(checkpoint.path):  # remote storage (s3://...): fetch the latest
+        with checkpoint.as_directory() as folder:
+            local = tempfile.mkdtemp(prefix="orchestrator-resume-")
+            shutil.copyfile(os.path.join(folder, CHECKPOINT_NAME), os.path.join(local, CHECKPOINT_NAME))
+        found = newest_loadable(local)
+    if found is None:
+        log.warning("no loadable checkpoint in %s: training starts from scratch", checkpoint.path)
+        return None
+    path, contents = found
+    if ray.train.get_context().get_world_rank() == 0:
+        record_resume(loop_config["tracking_uri"], loop_config["run_id"], int(contents.get("epoch", -1)) + 1)
+    return str(path)
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import lightning
-    import ray.train
     import torch
     from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, RayTrainReportCallback, prepare_trainer
 
@@ -26,6 +66,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     from orchestrator.logs import quiet_libraries
     from orchestrator.run_logger import RunLogger
     from trainers.callbacks.epoch_summary import EpochSummary
+    from trainers.callbacks.finite_loss import FiniteLossCheck
 
     config = loop_config["config"]
     quiet_libraries()
@@ -43,7 +84,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         devices="auto",
         strategy=RayDDPStrategy(),
         plugins=[RayLightningEnvironment()],
-        callbacks=[*build_callbacks(config), EpochSummary(), RayTrainReportCallback()],
+        callbacks=[*build_callbacks(config), FiniteLossCheck(), EpochSummary(), RayTrainReportCallback()],
         logger=logger,
         enable_checkpointing=False,  # Ray persists the checkpoints (RayTrainReportCallback)
         enable_progress_bar=False,
@@ -51,10 +92,4 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         default_root_dir=tempfile.mkdtemp(prefix="orchestrator-"),
     )
     trainer = prepare_trainer(trainer)
-
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:
-        trainer.fit(model, datamodule=datamodule)
-        return
-    with checkpoint.as_directory() as folder:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=os.path.join(folder, CHECKPOINT_NAME))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_checkpoint(loop_config))

@@ -24,7 +24,7 @@ def artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -
 def test_train_on_ray_leaves_exactly_one_complete_run(ray_cluster, compose_train, tracking_uri, tmp_path):
     cfg = compose_train(
         "data=digits", "model=mlp", f"trainer.max_epochs={EPOCHS}", "scaling.num_workers=2",
-        "optimizer.lr=0.005", "callbacks=none",
+        "optimizer.lr=0.005", "callbacks=none", "+cluster.runtime_env.env_vars.SERVICE_TOKEN=s3cr3t",
     )
     outcome = run_train(cfg)
 
@@ -48,6 +48,11 @@ def test_train_on_ray_leaves_exactly_one_complete_run(ray_cluster, compose_train
     assert run.data.metrics["test/acc"] > 0.85
     assert 0 < run.data.metrics["test/f1"] <= 1
 
+    # Secrets never reach MLflow in clear, in params or in config.yaml.
+    assert run.data.params["cluster.runtime_env.env_vars.SERVICE_TOKEN"] == "*****"
+    config_yaml = client.download_artifacts(outcome.run_id, "config.yaml", str(tmp_path))
+    assert "s3cr3t" not in open(config_yaml).read()
+
     artifacts = artifact_paths(client, outcome.run_id)
     assert {"config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
             "plots/learning_curves.png", "plots/confusion_matrix.png"} <= artifacts
@@ -60,3 +65,10 @@ def test_train_on_ray_leaves_exactly_one_complete_run(ray_cluster, compose_train
     assert mlflow.models.get_model_info(f"models:/{models[0].model_id}").signature is not None
     digits = torch.randn(3, 1, 8, 8)
     assert loaded(digits).shape == (3, 10)
+
+
+def test_embedded_ray_dashboard_binds_to_loopback_only(ray_cluster):
+    import ray
+
+    url = ray._private.worker.global_worker.node.address_info["webui_url"]
+    assert url.split(":")[0] == "127.0.0.1"

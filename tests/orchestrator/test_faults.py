@@ -1,0 +1,208 @@
+"""Faults injected for real: a worker SIGKILLed mid-run, Ctrl-C then resume, a NaN loss, a corrupt
+checkpoint, a tracking server that goes away mid-run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from orchestrator.checkpoints import CHECKPOINT_NAME, newest_loadable
+
+ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
+# Enough samples that an epoch takes a few seconds on 2 CPUs, so a signal lands mid-epoch.
+SLOW_RUN = ["data=synthetic", "data.num_samples=60000", "data.batch_size=256", "model=mlp", "model.hidden_dim=256",
+            "callbacks=none", "tracking.log_model=false"]
+
+
+def only_run(client: MlflowClient):
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 1, [r.info.run_id for r in runs]
+    return runs[0]
+
+
+def wait_for_epochs(client: MlflowClient, count: int, process: subprocess.Popen, timeout_s: float = 400) -> str:
+    """Block until the (only) run has `count` val/acc points; returns its id."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        try:
+            runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        except Exception:  # the store is created by the run itself
+            runs = []
+        if runs and len(client.get_metric_history(runs[0].info.run_id, "val/acc")) >= count:
+            return runs[0].info.run_id
+        time.sleep(0.5)
+    raise AssertionError(f"no {count} epochs within {timeout_s} s")
+
+
+def train_workers(process: subprocess.Popen) -> list[psutil.Process]:
+    """The RayTrainWorker processes of this run only (descendants of its embedded Ray)."""
+    return [p for p in psutil.Process(process.pid).children(recursive=True)
+            if "RayTrainWorker" in " ".join(p.cmdline())]
+
+
+@pytest.mark.e2e
+def test_worker_sigkill_resumes_from_checkpoint_in_the_same_run(tmp_path, cli_env):
+    epochs = 6
+    process = subprocess.Popen(
+        [ORCHESTRATE, "train", *SLOW_RUN, f"trainer.max_epochs={epochs}", "scaling.num_workers=2", "scaling.max_failures=2"],
+        cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    client = MlflowClient(cli_env["MLFLOW_TRACKING_URI"])
+    wait_for_epochs(client, 2, process)
+    victims = train_workers(process)
+    assert len(victims) == 2
+    victims[1].send_signal(signal.SIGKILL)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-4000:]
+    run = only_run(client)  # no second run for the restart
+    assert run.info.status == "FINISHED"
+    assert int(run.data.tags["orchestrator.resumes"]) >= 1
+    assert int(run.data.tags["orchestrator.resumed_from_epoch"]) >= 2
+    history = client.get_metric_history(run.info.run_id, "val/acc")
+    assert epochs <= len(history) <= epochs + 1  # at most the epoch in flight is recomputed
+    assert max(m.step for m in history) == history[-1].step  # steps go on where they left off
+
+
+@pytest.mark.e2e
+def test_ctrl_c_ends_the_run_killed_and_resume_finishes_it(tmp_path, cli_env):
+    epochs = 5
+    process = subprocess.Popen(
+        [ORCHESTRATE, "train", *SLOW_RUN, f"trainer.max_epochs={epochs}", "scaling.num_workers=2"],
+        cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    client = MlflowClient(cli_env["MLFLOW_TRACKING_URI"])
+    run_id = wait_for_epochs(client, 2, process)
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert time.monotonic() - started < 60
+    assert process.returncode == 130, output[-4000:]
+    assert f"orchestrate resume {run_id}" in " ".join(output.split())  # rich wraps the message
+    assert client.get_run(run_id).info.status == "KILLED"
+    points_before = len(client.get_metric_history(run_id, "val/acc"))
+
+    resumed = subprocess.run([ORCHESTRATE, "resume", run_id], cwd=tmp_path, env=cli_env,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    run = only_run(client)
+    assert run.info.run_id == run_id and run.info.status == "FINISHED"
+    assert int(run.data.tags["orchestrator.resumes"]) == 1
+    history = client.get_metric_history(run_id, "val/acc")
+    assert points_before >= 2 and epochs <= len(history) <= epochs + 1
+    assert "test/acc" in run.data.metrics
+
+    again = subprocess.run([ORCHESTRATE, "resume", run_id], cwd=tmp_path, env=cli_env, capture_output=True, text=True)
+    assert again.returncode == 2 and "already FINISHED" in again.stderr
+    unknown = subprocess.run([ORCHESTRATE, "resume", "no_such_run"], cwd=tmp_path, env=cli_env, capture_output=True, text=True)
+    assert unknown.returncode == 2 and "RUN_ID: no run 'no_such_run'" in unknown.stderr
+
+
+@pytest.mark.ray
+def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint(ray_cluster, compose_train, tracking_uri, tmp_path):
+    from orchestrator.errors import TrainingError
+    from orchestrator.train import run_train
+
+    # Two sane epochs, then the step scheduler multiplies the learning rate by 1e30.
+    cfg = compose_train("optimizer=sgd", "optimizer.lr=0.01", "scheduler=step", "scheduler.step_size=2",
+                        "scheduler.gamma=1e30", "trainer.max_epochs=5", "callbacks=none", "scaling.num_workers=2")
+    with pytest.raises(TrainingError, match="training loss is (NaN|inf)"):
+        run_train(cfg)
+    run = only_run(MlflowClient(tracking_uri))
+    assert run.info.status == "FAILED"
+    assert "NonFiniteLossError" in run.data.tags["orchestrator.error"]
+    checkpoints = sorted((tmp_path / "ray_results" / run.info.run_id).glob("checkpoint_*"))
+    assert len(checkpoints) >= 1
+    path, contents = newest_loadable(checkpoints[-1])
+    assert contents["epoch"] >= 1 and all(torch.isfinite(v).all() for v in contents["state_dict"].values())
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
+    run = tmp_path / "run"
+    good, bad = run / "checkpoint_2026-01-01_00-00-01", run / "checkpoint_2026-01-01_00-00-02"
+    for folder in (good, bad):
+        folder.mkdir(parents=True)
+    torch.save({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, good / CHECKPOINT_NAME)
+    torch.save({"state_dict": {"w": torch.ones(3)}, "epoch": 2}, bad / CHECKPOINT_NAME)
+    data = (bad / CHECKPOINT_NAME).read_bytes()
+    (bad / CHECKPOINT_NAME).write_bytes(data[: len(data) // 2])  # truncated mid-write
+    path, contents = newest_loadable(bad)
+    assert path == good / CHECKPOINT_NAME and contents["epoch"] == 1
+    assert "truncated or corrupt" in caplog.text
+    shutil.rmtree(good)
+    assert newest_loadable(bad) is None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(db: Path, port: int, artifacts: Path) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{db}", "--default-artifact-root", str(artifacts), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 300  # seconds when the machine is idle; minutes when it is not
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(server.pid, signal.SIGKILL)
+    raise AssertionError("mlflow server did not start")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def test_metrics_logged_while_the_tracking_server_is_down_land_when_it_returns(tmp_path):
+    from orchestrator.run_logger import RunLogger
+
+    port = free_port()
+    db, artifacts = tmp_path / "mlflow.db", tmp_path / "artifacts"
+    server = start_server(db, port, artifacts)
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        client = MlflowClient(uri)
+        run_id = client.create_run(client.create_experiment("outage")).info.run_id
+        logger = RunLogger(tracking_uri=uri, run_id=run_id)
+        logger.log_metrics({"val/acc": 0.1}, step=1)
+        stop_server(server)
+        started = time.monotonic()
+        logger.log_metrics({"val/acc": 0.2}, step=2)  # refused: buffered, training goes on
+        logger.log_metrics({"val/acc": 0.3}, step=3)
+        assert time.monotonic() - started < 30 and len(logger.pending) == 2
+        server = start_server(db, port, artifacts)
+        logger.log_metrics({"val/acc": 0.4}, step=4)
+        logger.finalize()
+        assert not logger.pending
+        history = MlflowClient(uri).get_metric_history(run_id, "val/acc")
+        assert [(m.step, m.value) for m in history] == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
+    finally:
+        stop_server(server)
+
+
+def test_no_code_loads_checkpoints_without_weights_only():
+    root = Path(__file__).resolve().parents[2]
+    offenders = [
+        str(path) for folder in ("orchestrator", "trainers", "hydra_plugins", "benchmarks") if (root / folder).is_dir()
+        for path in (root / folder).rglob("*.py") if "weights_only=False" in path.read_text()
+    ]
+    assert offenders == []
