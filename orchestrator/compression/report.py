@@ -1,0 +1,95 @@
+"""What the pipeline shows: the accuracy-vs-size/latency Pareto figure, the summary table (an MLflow
+table artifact) and the rich table of every variant in the terminal."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from rich import box  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from orchestrator.compression.gate import Decision, VariantResult  # noqa: E402
+from orchestrator.console import console  # noqa: E402
+
+COLUMNS = ("variant", "stage", "status", "test/acc", "acc_drop", "size_bytes", "num_params", "nonzero_params",
+           "latency_ms_p50", "latency_ms_p95", "throughput_sps", "passed", "why", "run_id")
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats on both cost (x, lower is better) and accuracy (y, higher is better)."""
+    front, best = [], float("-inf")
+    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    return front
+
+
+def pareto_figure(results: list[VariantResult]):
+    """Two panels: test/acc against size_bytes and against latency_ms_p50, the Pareto front drawn."""
+    measured = [r for r in results if r.metrics]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for axis, key, label in ((axes[0], "size_bytes", "artifact size (bytes)"), (axes[1], "latency_ms_p50", "latency p50 at batch 1 (ms)")):
+        points = [(r.metrics[key], r.metrics["test/acc"]) for r in measured]
+        for result, (x, y) in zip(measured, points):
+            axis.scatter(x, y, s=36, color="tab:green" if result.passed else "tab:red", zorder=3)
+            axis.annotate(result.name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        front = pareto_front(points)
+        if front:
+            axis.step(*zip(*front), where="post", color="tab:blue", alpha=0.6, label="Pareto front")
+            axis.legend(loc="lower right")
+        axis.set_xscale("log")
+        axis.set_xlabel(label)
+        axis.set_ylabel("test/acc")
+        axis.grid(alpha=0.3)
+    fig.suptitle("accuracy vs size and latency (green: passes the gate)")
+    fig.tight_layout()
+    return fig
+
+
+def summary_rows(results: list[VariantResult]) -> dict[str, list]:
+    """The summary table, column-wise (for mlflow.log_table)."""
+    table: dict[str, list] = {column: [] for column in COLUMNS}
+    for r in results:
+        row = {"variant": r.name, "stage": r.stage, "status": r.status, "passed": r.passed,
+               "why": "; ".join(r.failed_checks), "run_id": r.run_id}
+        for column in COLUMNS:
+            table[column].append(row.get(column, r.metrics.get(column)))
+    return table
+
+
+def print_variants(results: list[VariantResult], decision: Decision, version: str | None, model_name: str) -> None:
+    """The rich table of every variant, then the gate's reasons and the champion decision in plain words."""
+    table = Table(title="compression variants (size and speed against the baseline)", title_justify="left", box=box.SIMPLE_HEAD,
+                  padding=(0, 0), pad_edge=False)
+    for column in ("variant", "test/acc", "drop", "KiB", "smaller", "p50 ms", "faster", "gate"):
+        table.add_column(column, justify="left" if column in ("variant", "gate") else "right", no_wrap=True)
+    baseline = next((r.metrics for r in results if r.stage == "baseline" and r.metrics), {})
+    for r in results:
+        if not r.metrics:
+            table.add_row(r.name, "-", "-", "-", "-", "-", "-", "[red]FAILED[/]")
+            continue
+        m = r.metrics
+        smaller = f"{baseline['size_bytes'] / m['size_bytes']:.2f}x" if baseline else "-"
+        faster = f"{baseline['latency_ms_p50'] / m['latency_ms_p50']:.2f}x" if baseline else "-"
+        verdict = "[green]pass[/]" if r.passed else "[yellow]fail[/]"
+        name = f"[bold]{r.name}*[/]" if decision.champion is r else r.name
+        table.add_row(name, f"{m['test/acc']:.4f}", f"{m['acc_drop']:+.4f}", f"{m['size_bytes'] / 1024:.0f}",
+                      smaller, f"{m['latency_ms_p50']:.3f}", faster, verdict)
+    console.print(table)
+    console.print("  * champion")
+    for r in results:
+        if r.failed_checks and r.status == "FINISHED":
+            console.print(f"  {r.name} fails the gate: {'; '.join(r.failed_checks)}")
+    failed = [r for r in results if r.status != "FINISHED"]
+    for r in failed:
+        console.print(f"  [bold red]{r.name} FAILED:[/] {r.error} (run {r.run_id})")
+    if decision.champion is None:
+        console.print(f"[bold red]no model registered:[/] {decision.reason}")
+    elif decision.fallback:
+        console.print(f"[bold yellow]{decision.reason}[/]")
+        console.print(f"registered {model_name} version {version} (the baseline) with alias champion")
+    else:
+        console.print(f"[bold green]champion:[/] {decision.reason}; registered {model_name} version {version} with alias champion")

@@ -1,0 +1,130 @@
+"""The compression pipeline for real: local Ray (2 workers, gloo), MLflow on SQLite, digits.
+
+One pipeline run proves the stages, the child runs and their metrics, the Pareto figure, the summary
+table and the registry; then `compress source.run_id=` on its training run proves the second verb,
+a failing stage (its run FAILED, the others go on) and the baseline fallback of the gate.
+"""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from orchestrator.compress import run_compress
+from orchestrator.compression import quantize
+from orchestrator.compression.measure import METRIC_KEYS
+from orchestrator.errors import ConfigError
+from orchestrator.pipeline import run_pipeline
+from tests.conftest import compose_config
+
+pytestmark = pytest.mark.ray
+
+FAST = [
+    "data=digits", "model=mlp", "model.hidden_dim=96", "trainer.max_epochs=4", "callbacks=none",
+    "compression.prune.sparsities=[0.8]", "compression.prune.channel_ratios=[0.5]",
+    "compression.prune.finetune_epochs=2", "compression.distill.epochs=4", "compression.distill.student_hidden_dim=32",
+    "compression.measure.num_repeats=100", "compression.measure.num_throughput_repeats=10",
+    "compression.max_acc_drop=0.05", "compression.registered_model_name=digits-mlp",
+]
+
+
+def children(client: MlflowClient, parent_id: str, experiment_id: str):
+    return client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+
+
+def artifacts(client: MlflowClient, run_id: str) -> set[str]:
+    return {a.path for a in client.list_artifacts(run_id)} | {a.path for d in ("plots", "summary") for a in client.list_artifacts(run_id, d)}
+
+
+@pytest.mark.timeout(1800)  # ~4 min on an idle 2-core machine; 12 min were measured under a load average of 60
+def test_pipeline_then_compress_from_its_training_run(ray_cluster, tracking_uri, tmp_path, monkeypatch):
+    outcome = run_pipeline(compose_config("pipeline", FAST, tmp_path))
+    client = MlflowClient(tracking_uri)
+    parent = client.get_run(outcome.run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["orchestrator.kind"] == "pipeline"
+    assert {"plots/pareto.png", "summary/variants.json", "config.yaml"} <= artifacts(client, outcome.run_id)
+
+    runs = {r.data.tags.get("orchestrator.variant", r.data.tags["orchestrator.kind"]): r
+            for r in children(client, outcome.run_id, outcome.experiment_id)}
+    assert set(runs) == {"train", "baseline", "prune-unstructured-80", "prune-structured-50", "quantize-dynamic-int8",
+                         "quantize-static-int8", "quantize-onnx-int8", "distill-h32"}
+    assert runs["train"].info.run_id == outcome.train_run_id
+    for name, run in runs.items():
+        assert run.info.status == "FINISHED", name
+        if name == "train":
+            continue
+        assert run.data.tags["orchestrator.kind"] == "compress"
+        assert run.data.tags["orchestrator.stage"] == name.split("-")[0]
+        assert set(METRIC_KEYS) <= set(run.data.metrics), name
+    m = {name: run.data.metrics for name, run in runs.items()}
+    base = m["baseline"]
+    assert base["test/acc"] > 0.85 and base["num_params"] == base["nonzero_params"]
+    # prune: as sparse / as narrow as configured, after a fine-tune on Ray logged into the variant's run
+    assert m["prune-unstructured-80"]["nonzero_params"] < 0.25 * base["num_params"]
+    assert m["prune-structured-50"]["num_params"] < 0.4 * base["num_params"]
+    assert m["prune-structured-50"]["size_bytes"] < 0.5 * base["size_bytes"]
+    assert len(client.get_metric_history(runs["prune-structured-50"].info.run_id, "val/acc")) == 2
+    # quantize: int8 artifacts ~4x smaller; distill: the small student
+    for name in ("quantize-dynamic-int8", "quantize-static-int8", "quantize-onnx-int8"):
+        assert m[name]["size_bytes"] < base["size_bytes"] / 2.5, name  # a small model: fixed overhead weighs
+        assert m[name]["acc_drop"] < 0.03, name
+    assert m["distill-h32"]["num_params"] < 0.3 * base["num_params"] and m["distill-h32"]["test/acc"] > 0.7
+    assert len(client.get_metric_history(runs["distill-h32"].info.run_id, "train/loss")) == 4
+
+    # every variant's logged model loads and predicts
+    digits = torch.randn(3, 1, 8, 8)
+    for name, run in runs.items():
+        if name == "train":
+            continue
+        logged = mlflow.search_logged_models(experiment_ids=[outcome.experiment_id], output_format="list",
+                                             filter_string=f"source_run_id = '{run.info.run_id}'")
+        assert len(logged) == 1, name
+        output = mlflow.pyfunc.load_model(f"models:/{logged[0].model_id}").predict(digits.numpy())
+        output = output["logits"] if isinstance(output, dict) else output  # ONNX models answer by output name
+        assert output.shape == (3, 10), name
+
+    # the champion is the smallest variant that passes; the registry points at it
+    decision = outcome.compression.decision
+    passing = [r for r in outcome.compression.results if r.passed and r.stage != "baseline"]
+    assert not decision.fallback and decision.champion.name == min(passing, key=lambda r: r.metrics["size_bytes"]).name
+    version = client.get_model_version_by_alias("digits-mlp", "champion")
+    assert version.tags["orchestrator.variant"] == decision.champion.name
+    assert parent.data.tags["orchestrator.champion"] == decision.champion.name
+
+    # compress source.run_id=<the training run>: static int8 made to fail, a latency limit nobody meets
+    def broken(*args, **kwargs):
+        raise RuntimeError("calibration exploded")
+
+    monkeypatch.setattr(quantize, "static_int8", broken)
+    run_id, experiment_id, _, compressed = run_compress(compose_config("compress", [
+        f"source.run_id={outcome.train_run_id}", "compression.stages=[quantize]", "compression.registered_model_name=digits-mlp",
+        "compression.quantize.methods=[static,onnx]", "compression.max_latency_ms=0.000001",
+        "compression.measure.num_repeats=50", "compression.measure.num_throughput_repeats=5",
+    ], tmp_path))
+    parent = client.get_run(run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["orchestrator.source_run_id"] == outcome.train_run_id
+    assert parent.data.params["model.hidden_dim"] == "96"  # rebuilt from the source run's config.yaml
+    statuses = {r.data.tags["orchestrator.variant"]: r.info.status for r in children(client, run_id, experiment_id)}
+    assert statuses == {"baseline": "FINISHED", "quantize-static-int8": "FAILED", "quantize-onnx-int8": "FINISHED"}
+    assert parent.data.tags["orchestrator.failed_variants"] == "quantize-static-int8"
+    assert compressed.decision.fallback and compressed.decision.champion.name == "baseline"
+    assert "no compressed variant passed" in parent.data.tags["orchestrator.gate"]
+    assert client.get_model_version_by_alias("digits-mlp", "champion").tags["orchestrator.variant"] == "baseline"
+
+
+def test_compress_refuses_bad_sources_before_work_starts(tracking_uri, tmp_path):
+    with pytest.raises(ConfigError, match="source.run_id: no MLflow run 'nope'"):
+        run_compress(compose_config("compress", ["source.run_id=nope"], tmp_path))
+    with pytest.raises(ConfigError, match="source.checkpoint: no checkpoint file"):
+        run_compress(compose_config("compress", [f"source.checkpoint={tmp_path / 'missing.ckpt'}"], tmp_path))
+    junk = tmp_path / "junk.ckpt"
+    junk.write_text("not a checkpoint")
+    with pytest.raises(ConfigError, match="source.checkpoint: .* is not a readable checkpoint"):
+        run_compress(compose_config("compress", [f"source.checkpoint={junk}"], tmp_path))
+    client = MlflowClient(tracking_uri)
+    bare = client.create_run(client.create_experiment("bare")).info.run_id
+    client.set_terminated(bare)
+    with pytest.raises(ConfigError, match="has no config.yaml and checkpoints/best.ckpt"):
+        run_compress(compose_config("compress", [f"source.run_id={bare}"], tmp_path))
