@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from lightning import LightningDataModule
 from sklearn.model_selection import train_test_split
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
+
+from trainers.data.splits import SplitDataModule
 
 
 def check_split_fractions(val_fraction: float, test_fraction: float) -> None:
@@ -19,7 +20,7 @@ def check_split_fractions(val_fraction: float, test_fraction: float) -> None:
         )
 
 
-class ArrayDataModule(LightningDataModule):
+class ArrayDataModule(SplitDataModule):
     """Splits (features, labels) arrays into stratified train/val/test by seed and standardises
     features with statistics fitted on the training split only.
 
@@ -93,30 +94,3 @@ class ArrayDataModule(LightningDataModule):
         for name, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx)):
             idx_t = torch.from_numpy(np.sort(idx))
             self.splits[name] = TensorDataset(x[idx_t], y[idx_t])
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        return DataLoader(
-            self.splits[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_loader_workers,
-            persistent_workers=self.num_loader_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def example_input(self, num_samples: int = 2) -> torch.Tensor:
-        """A few real test samples, shaped as the model takes them (for signatures and exports)."""
-        self.setup()
-        return self.splits["test"].tensors[0][:num_samples].clone()

@@ -1,0 +1,100 @@
+"""EncoderClassifier: a local Hugging Face encoder (optionally LoRA-adapted, partly frozen) with a linear head."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainers.data.tokenizers import LEVELS
+from trainers.nets.pooling import masked_mean
+
+
+def transformer_layers(encoder: nn.Module) -> nn.ModuleList:
+    """The encoder's stack of layers: the ModuleList with `config.num_hidden_layers` entries."""
+    count = getattr(encoder.config, "num_hidden_layers", None)
+    for module in encoder.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == count:
+            return module
+    raise ValueError(f"model.path: cannot find the {count} transformer layers of this {type(encoder).__name__}")
+
+
+def load_encoder(path: str) -> nn.Module:
+    """`AutoModel.from_pretrained` of a local folder; never reaches the hub."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModel
+
+    folder = Path(path).expanduser()
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"model.path {folder} is not a Hugging Face model folder (no config.json in it)")
+    try:
+        return AutoModel.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"model.path {folder} holds no loadable model ({err.__class__.__name__}: {str(err).splitlines()[0]})") from err
+
+
+class EncoderClassifier(nn.Module):
+    """Mean-pooled last hidden states of a pre-trained encoder -> dropout -> linear head.
+
+    Args:
+        path: local folder of a Hugging Face encoder (config.json + weights).
+        num_classes: output logits.
+        vocab_size: size of the DataModule's tokenizer (must fit the encoder's embedding table).
+        pad_token_id: the DataModule's padding id (must be the encoder's).
+        freeze_layers: freeze the embeddings and the first N transformer layers (0: train everything;
+            -1: freeze the whole encoder).
+        tokenizer: the DataModule's `data.tokenizer`, when known: refused unless it is a tokenizer
+            folder (a word/char vocabulary built from the data cannot match pre-trained embeddings).
+        lora: LoRA settings (r > 0 enables it): r, alpha, dropout, target_modules (null: peft's
+            default for the architecture). With LoRA the encoder's own weights stay frozen.
+        dropout: dropout before the head.
+    """
+
+    def __init__(self, path: str, num_classes: int, vocab_size: int, pad_token_id: int, freeze_layers: int = 0,
+                 lora: dict[str, Any] | None = None, dropout: float = 0.1, tokenizer: str | None = None):
+        super().__init__()
+        if tokenizer in LEVELS:
+            raise ValueError(
+                f"data.tokenizer ({tokenizer}) builds a new vocabulary from the data, which does not match the "
+                f"pre-trained model at model.path; set data.tokenizer to the model folder ({path})"
+            )
+        encoder = load_encoder(path)
+        config = encoder.config
+        if vocab_size > config.vocab_size or (config.pad_token_id is not None and pad_token_id != config.pad_token_id):
+            raise ValueError(
+                f"data.tokenizer does not match the model at model.path: the tokenizer has {vocab_size} tokens "
+                f"(pad id {pad_token_id}), the model embeds {config.vocab_size} (pad id {config.pad_token_id}); "
+                f"set data.tokenizer to the model folder"
+            )
+        layers = transformer_layers(encoder)
+        if freeze_layers > len(layers) or freeze_layers < -1:
+            raise ValueError(
+                f"model.freeze_layers must be between -1 and the model's {len(layers)} layers, got {freeze_layers}"
+            )
+        self.pad_token_id = pad_token_id
+        frozen = [encoder] if freeze_layers == -1 else [encoder.get_input_embeddings(), *layers[:freeze_layers]]
+        if freeze_layers > 0 and hasattr(encoder, "embeddings"):
+            frozen.append(encoder.embeddings)  # position and type embeddings and their norm, too
+        if getattr(encoder, "pooler", None) is not None:
+            frozen.append(encoder.pooler)  # unused (mean pooling): DDP refuses parameters without gradients
+        for module in frozen:
+            module.requires_grad_(False)
+        lora = dict(lora or {})
+        if lora.get("r", 0) > 0:
+            from peft import LoraConfig, get_peft_model
+
+            encoder = get_peft_model(encoder, LoraConfig(
+                r=lora["r"], lora_alpha=lora.get("alpha", 2 * lora["r"]), lora_dropout=lora.get("dropout", 0.0),
+                target_modules=lora.get("target_modules"),
+            ))
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(config.hidden_size, num_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        keep = ids != self.pad_token_id
+        hidden = self.encoder(input_ids=ids, attention_mask=keep.long()).last_hidden_state
+        return self.head(self.dropout(masked_mean(hidden, keep)))
