@@ -1,0 +1,1 @@
+"""Hydra Launcher plugin: multirun jobs as concurrent training runs on Ray."""

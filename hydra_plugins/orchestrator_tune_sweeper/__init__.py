@@ -1,0 +1,1 @@
+"""Hydra Sweeper plugin `tune`: Hydra sweep grammar -> Ray Tune search (Optuna TPE, ASHA)."""

@@ -1,0 +1,174 @@
+"""`orchestrate compare`: the runs of an experiment, a sweep or a pipeline side by side.
+
+    orchestrate compare                                   # the runs of tracking.experiment's default
+    orchestrate compare --experiment orchestrator --metric val/acc --output compare.png
+    orchestrate compare --parent SWEEP_RUN_ID --metric val/acc --metric test/acc
+
+Prints a table of the runs (the params that differ between them and the chosen metrics, sorted by the
+first metric), writes a plot of the first metric against each varying param with --output, and prints
+the MLflow UI URL of the compare view of those runs. The tracking store is $MLFLOW_TRACKING_URI, else
+sqlite:///mlruns.db in the working directory (as for `orchestrate train`), or --tracking-uri.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from orchestrator.errors import ConfigError, OrchestratorError, TrackingError
+
+log = logging.getLogger(__name__)
+
+HIDDEN_PARAMS = ("paths.", "tracking.", "cluster.")  # where runs ran, not what they trained
+MAX_RUNS = 1000
+MAX_PARAM_COLUMNS = 8  # more would not fit a terminal; the rest are listed below the table
+
+
+@dataclass
+class Comparison:
+    """Runs side by side: their ids, varying params and metrics."""
+
+    tracking_uri: str
+    experiment_id: str
+    run_ids: list[str]
+    run_names: list[str]
+    params: dict[str, list[str]]  # param key -> value per run
+    metrics: dict[str, list[float | None]]  # metric key -> value per run
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="orchestrate compare", description=__doc__.split("\n\n")[0])
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--experiment", help="compare the runs of this MLflow experiment (default: orchestrator)")
+    scope.add_argument("--parent", metavar="RUN_ID", help="compare the child runs of this sweep or pipeline run")
+    parser.add_argument("--metric", action="append", help="metric to show and sort by (repeatable; default: val/acc)")
+    parser.add_argument("--mode", choices=("max", "min"), default="max", help="sort the first metric best-first for this mode")
+    parser.add_argument("--output", metavar="FILE.png", help="write a plot of the first metric against each varying param")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db)")
+    return parser.parse_args(argv)
+
+
+def compare(tracking_uri: str, experiment: str | None, parent: str | None, metrics: list[str], mode: str = "max") -> Comparison:
+    """Collect the runs and what differs between them."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from orchestrator.sweep import TAG_PARENT
+    from orchestrator.tracking import TAG_KIND
+
+    client = MlflowClient(tracking_uri)
+    try:
+        if parent:
+            parent_run = client.get_run(parent)
+            exp_id = parent_run.info.experiment_id
+            runs = client.search_runs([exp_id], filter_string=f"tags.`{TAG_PARENT}` = '{parent}'", max_results=MAX_RUNS)
+        else:
+            name = experiment or "orchestrator"
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                names = [e.name for e in client.search_experiments()]
+                raise ConfigError("--experiment", f"no experiment {name!r} in {tracking_uri}", f"known: {', '.join(names) or 'none'}")
+            exp_id = found.experiment_id
+            # the runs that trained something: a sweep run only summarises its trials
+            runs = [r for r in client.search_runs([exp_id], max_results=MAX_RUNS) if r.data.tags.get(TAG_KIND) != "sweep"]
+    except MlflowException as err:
+        if parent:
+            raise ConfigError("--parent", f"no run {parent!r} in {tracking_uri}", "give a sweep or pipeline run id") from err
+        raise TrackingError(f"the tracking store {tracking_uri} refused the query: {err}") from err
+    if not runs:
+        raise ConfigError("--parent" if parent else "--experiment", "has no runs to compare", "run a sweep first: orchestrate train -m ...")
+    known = set().union(*(r.data.metrics for r in runs))
+    missing = [m for m in metrics if m not in known]
+    if missing:
+        raise ConfigError("--metric", f"no run reports {', '.join(missing)}", f"choose from {', '.join(sorted(known))}")
+
+    sign = -1 if mode == "max" else 1
+    first = metrics[0]
+    runs = sorted(runs, key=lambda r: (r.data.metrics.get(first) is None, sign * r.data.metrics.get(first, 0.0)))
+    keys = sorted(set().union(*(r.data.params for r in runs)))
+    varying = {
+        k: [r.data.params.get(k, "-") for r in runs]
+        for k in keys
+        if not k.startswith(HIDDEN_PARAMS) and len({r.data.params.get(k) for r in runs}) > 1
+    }
+    return Comparison(
+        tracking_uri, exp_id, [r.info.run_id for r in runs], [r.info.run_name or "" for r in runs], varying,
+        {m: [r.data.metrics.get(m) for r in runs] for m in metrics},
+    )
+
+
+def compare_url(base_url: str, comparison: Comparison) -> str:
+    """The MLflow UI's compare view of these runs."""
+    runs = quote(json.dumps(comparison.run_ids, separators=(",", ":")))
+    experiments = quote(json.dumps([comparison.experiment_id], separators=(",", ":")))
+    return f"{base_url}/#/compare-runs?runs={runs}&experiments={experiments}"
+
+
+def print_comparison(comparison: Comparison, url: str, command: str) -> None:
+    from rich.table import Table
+
+    from orchestrator.console import console
+
+    table = Table(title=f"{len(comparison.run_ids)} runs", title_justify="left")
+    table.add_column("run", no_wrap=True)
+    table.add_column("name")
+    shown = list(comparison.params)[:MAX_PARAM_COLUMNS]
+    for key in shown:
+        table.add_column(key, justify="right")
+    for key in comparison.metrics:
+        table.add_column(key, justify="right", style="bold")
+    for i, run_id in enumerate(comparison.run_ids):
+        values = [comparison.params[k][i] for k in shown]
+        scores = ["-" if comparison.metrics[m][i] is None else f"{comparison.metrics[m][i]:.4f}" for m in comparison.metrics]
+        table.add_row(run_id, comparison.run_names[i], *values, *scores)
+    console.print(table)
+    if len(comparison.params) > len(shown):
+        console.print(f"{len(comparison.params) - len(shown)} more varying params: {', '.join(list(comparison.params)[len(shown):])}")
+    if command:
+        console.print(f"open the UI: {command}")
+    console.print(f"compare view: {url}", soft_wrap=True)
+
+
+def write_plot(comparison: Comparison, path: Path) -> None:
+    from orchestrator import sweep_plots
+
+    metric = next(iter(comparison.metrics))
+    points = [
+        ({k: _number(v[i]) for k, v in comparison.params.items()}, value)
+        for i, value in enumerate(comparison.metrics[metric]) if value is not None
+    ]
+    figure = sweep_plots.metric_vs_params(points, list(comparison.params), metric)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+
+
+def _number(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def main() -> None:
+    from orchestrator.console import print_error, ui_command
+    from orchestrator.tracking import resolve_uri
+
+    args = parse_args(sys.argv[1:])
+    try:
+        uri = resolve_uri(args.tracking_uri)
+        comparison = compare(uri, args.experiment, args.parent, args.metric or ["val/acc"], args.mode)
+        command, base_url = ui_command(uri)
+        print_comparison(comparison, compare_url(base_url, comparison), command)
+        if args.output:
+            write_plot(comparison, Path(args.output))
+            from orchestrator.console import console
+
+            console.print(f"plot written to {args.output}")
+    except OrchestratorError as err:
+        print_error(str(err))
+        sys.exit(2)

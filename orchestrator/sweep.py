@@ -1,0 +1,251 @@
+"""The sweep run: one MLflow run per sweep, its trials as child runs, the best trial recorded on it.
+
+Shared by both sweep plugins (the Ray launcher behind `orchestrate train -m` and the `tune` sweeper):
+- `open_sweep_run` finds the sweep run of the same sweep definition (tag `orchestrator.sweep_key`) or
+  creates it, so re-running a sweep after an interruption continues under the same run;
+- `finished_trials` lists the config hashes already trained to the end, which a re-run skips;
+- `close_sweep_run` settles trials left RUNNING, records the best trial, plots the metric against
+  every swept parameter, prints the summary, and ends the sweep run FINISHED (FAILED if a trial failed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.tracking import TAG_CONFIG_HASH, TAG_KIND
+
+log = logging.getLogger(__name__)
+
+TAG_SWEEP_KEY = "orchestrator.sweep_key"
+TAG_BEST_RUN = "orchestrator.best_run_id"
+TAG_EARLY_STOPPED = "orchestrator.early_stopped"
+TAG_TRIAL_ID = "orchestrator.trial_id"
+TAG_PARENT = "mlflow.parentRunId"
+# Passed to each trial's process (Hydra's hydra.job.env_set), read by `orchestrate train`'s main.
+PARENT_RUN_ENV = "ORCHESTRATOR_PARENT_RUN_ID"
+# What the bundled LitModules report every epoch: a sweep metric must be one of these (or the
+# model is the user's own, whose metrics are unknown before it runs).
+REPORTED_METRICS = ("val/acc", "val/loss", "val/f1", "val/precision", "val/recall", "train/loss", "train/acc")
+
+
+@dataclass
+class Trial:
+    """One trial as MLflow recorded it."""
+
+    run_id: str
+    status: str
+    params: dict[str, str]
+    metric: float | None
+    early_stopped: bool = False
+    config_hash: str = ""
+    error: str = ""
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep left in MLflow."""
+
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    trials: list[Trial] = field(default_factory=list)
+    best: Trial | None = None
+    num_skipped: int = 0
+
+    @property
+    def num_failed(self) -> int:
+        return sum(t.status != "FINISHED" for t in self.trials)
+
+
+def sweep_key(definition: Any) -> str:
+    """A stable hash of what defines a sweep (its trials' configs, or its search space and settings)."""
+    return hashlib.sha256(json.dumps(definition, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def check_metric(metric: str, key: str, model_target: str) -> None:
+    """Refuse, before any trial, a metric the bundled models never report."""
+    from orchestrator.errors import ConfigError
+
+    if model_target.startswith("trainers.") and metric not in REPORTED_METRICS:
+        raise ConfigError(key, f"trials never report {metric!r}", f"choose one of {', '.join(REPORTED_METRICS)}")
+
+
+def open_sweep_run(tracking_uri: str, experiment: str, key: str, tags: dict[str, str], params: dict[str, str]) -> tuple[str, str, bool]:
+    """The sweep run for sweep `key`: the existing one (resumed, status RUNNING) or a new one.
+    Returns (run id, experiment id, whether it was resumed)."""
+    from mlflow import MlflowClient
+
+    from orchestrator.tracking import experiment_id
+
+    client = MlflowClient(tracking_uri)
+    exp_id = experiment_id(client, experiment)
+    found = client.search_runs(
+        [exp_id], filter_string=f"tags.`{TAG_SWEEP_KEY}` = '{key}' and tags.`{TAG_KIND}` = 'sweep'",
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    if found:
+        run_id = found[0].info.run_id
+        client.update_run(run_id, status="RUNNING")
+        log.info("resuming sweep run %s", run_id)
+        return run_id, exp_id, True
+    run = client.create_run(exp_id, tags={**tags, TAG_KIND: "sweep", TAG_SWEEP_KEY: key})
+    for name, value in params.items():
+        client.log_param(run.info.run_id, name, value[:6000])
+    return run.info.run_id, exp_id, False
+
+
+def children(tracking_uri: str, experiment_id: str, sweep_run_id: str):
+    """The trial runs of a sweep run (MLflow Run objects)."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri).search_runs(
+        [experiment_id], filter_string=f"tags.`{TAG_PARENT}` = '{sweep_run_id}'", max_results=10000
+    )
+
+
+def finished_trials(tracking_uri: str, experiment_id: str, sweep_run_id: str) -> dict[str, str]:
+    """{config hash: run id} of the trials of this sweep that ended FINISHED (trained to the end, or
+    stopped early by the search's scheduler: their metrics are what the search needs)."""
+    return {
+        run.data.tags[TAG_CONFIG_HASH]: run.info.run_id
+        for run in children(tracking_uri, experiment_id, sweep_run_id)
+        if run.info.status == "FINISHED" and TAG_CONFIG_HASH in run.data.tags
+    }
+
+
+def settle_trial(tracking_uri: str, run_id: str, early_stopped: bool) -> None:
+    """End a trial run left RUNNING because its process was stopped (Tune stops weak trials by killing
+    them): FINISHED with orchestrator.early_stopped=true, or KILLED when it was not stopped on purpose."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    if client.get_run(run_id).info.status != "RUNNING":
+        return
+    client.set_tag(run_id, TAG_EARLY_STOPPED, "true" if early_stopped else "false")
+    client.set_terminated(run_id, "FINISHED" if early_stopped else "KILLED")
+
+
+def _number(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def close_sweep_run(tracking_uri: str, experiment_id: str, sweep_run_id: str, swept: list[str],
+                    metric: str, mode: str, num_skipped: int = 0) -> SweepOutcome:
+    """Record the best trial and the metric-vs-parameter plot on the sweep run, and end it."""
+    from mlflow import MlflowClient
+
+    from orchestrator import sweep_plots
+
+    client = MlflowClient(tracking_uri)
+    outcome = SweepOutcome(sweep_run_id, experiment_id, tracking_uri, num_skipped=num_skipped)
+    for run in children(tracking_uri, experiment_id, sweep_run_id):
+        status = run.info.status
+        if status == "RUNNING":  # a trial whose process died: never leave it RUNNING
+            client.set_terminated(run.info.run_id, "KILLED")
+            status = "KILLED"
+        value = run.data.metrics.get(metric)
+        outcome.trials.append(Trial(
+            run_id=run.info.run_id, status=status,
+            params={k: run.data.params.get(k, "-") for k in swept},
+            metric=value if value is not None and math.isfinite(value) else None,
+            early_stopped=run.data.tags.get(TAG_EARLY_STOPPED) == "true",
+            config_hash=run.data.tags.get(TAG_CONFIG_HASH, ""),
+            error=run.data.tags.get("orchestrator.error", ""),
+        ))
+    scored = [t for t in outcome.trials if t.status == "FINISHED" and t.metric is not None]
+    if scored:
+        outcome.best = (max if mode == "max" else min)(scored, key=lambda t: t.metric)
+        client.set_tag(sweep_run_id, TAG_BEST_RUN, outcome.best.run_id)
+        client.log_metric(sweep_run_id, f"best/{metric}", outcome.best.metric)
+        points = [({k: _number(v) for k, v in t.params.items()}, t.metric) for t in scored]
+        figure = sweep_plots.metric_vs_params(points, swept, metric)
+        client.log_figure(sweep_run_id, figure, "plots/metric_vs_params.png")
+    client.log_metric(sweep_run_id, "num_trials", len(outcome.trials))
+    client.log_metric(sweep_run_id, "num_failed_trials", outcome.num_failed)
+    client.set_terminated(sweep_run_id, "FINISHED" if outcome.num_failed == 0 else "FAILED")
+    return outcome
+
+
+def print_sweep_summary(outcome: SweepOutcome, swept: list[str], metric: str, mode: str) -> None:
+    """A rich table of the trials, best first, and how to look at them."""
+    from rich.table import Table
+
+    from orchestrator.console import console, print_error, run_url, ui_command
+
+    table = Table(title=f"sweep run {outcome.run_id}: {len(outcome.trials)} trials", title_justify="left")
+    table.add_column("trial run", no_wrap=True)
+    table.add_column("status")
+    for key in swept:
+        table.add_column(key, justify="right")
+    table.add_column(metric, justify="right")
+    sign = -1 if mode == "max" else 1
+    ordered = sorted(outcome.trials, key=lambda t: (t.metric is None, sign * (t.metric or 0.0)))
+    for trial in ordered:
+        status = trial.status + (" (early stopped)" if trial.early_stopped else "")
+        style = "bold green" if outcome.best and trial.run_id == outcome.best.run_id else ("red" if trial.status != "FINISHED" else "")
+        table.add_row(trial.run_id, status, *[trial.params.get(k, "-") for k in swept],
+                      "-" if trial.metric is None else f"{trial.metric:.4f}", style=style)
+    console.print(table)
+    if outcome.num_skipped:
+        console.print(f"{outcome.num_skipped} trial(s) already FINISHED in an earlier run of this sweep were skipped")
+    if outcome.best:
+        console.print(f"best trial: {outcome.best.run_id} ({metric} = {outcome.best.metric:.4f})")
+    command, base_url = ui_command(outcome.tracking_uri)
+    if command:
+        console.print(f"open the UI: {command}")
+    console.print(f"then browse: {run_url(base_url, outcome.experiment_id, outcome.run_id)}")
+    if outcome.num_failed:
+        failed = [t for t in outcome.trials if t.status != "FINISHED"]
+        for trial in failed:
+            print_error(f"trial {trial.run_id} {trial.status}: {trial.error or 'see its run in MLflow'}")
+        print_error(f"{outcome.num_failed} of {len(outcome.trials)} trials failed")
+
+
+@dataclass
+class PreparedTrial:
+    """One trial's config, checked on the driver before any trial starts."""
+
+    sweep_config: Any  # the job's full DictConfig, hydra node included (what run_job receives)
+    task_config: Any  # the same without the hydra node (what the task function receives)
+    config: dict  # resolved plain config (what the workers receive)
+    typed: Any  # the validated TrainConfig
+    tracking_uri: str
+    config_hash: str
+
+
+def prepare_trial(sweep_config, output_dir: str) -> PreparedTrial:
+    """Check one job's config exactly as `orchestrate train` would (schema, buildable objects, tracking
+    store), with Hydra's runtime filled in as run_job will fill it."""
+    import copy
+
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    from orchestrator.tracking import config_hash
+    from orchestrator.train import prepare
+
+    with read_write(sweep_config.hydra.runtime):
+        sweep_config.hydra.runtime.output_dir = output_dir
+    HydraConfig.instance().set_config(sweep_config)
+    task_cfg = copy.deepcopy(sweep_config)
+    with read_write(task_cfg), open_dict(task_cfg):
+        del task_cfg["hydra"]
+    typed, config, uri = prepare(task_cfg)
+    return PreparedTrial(sweep_config, task_cfg, config, typed, uri, config_hash(config))
+
+
+def varying_params(configs: list[dict]) -> list[str]:
+    """The flattened param keys whose values differ between trials (what the sweep swept)."""
+    from orchestrator.tracking import flatten, mask_secrets
+
+    flat = [flatten(mask_secrets(c)) for c in configs]
+    keys = sorted(set().union(*flat)) if flat else []
+    return [k for k in keys if len({f.get(k) for f in flat}) > 1 and not k.startswith("paths.")]

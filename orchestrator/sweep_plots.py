@@ -1,0 +1,31 @@
+"""Figures of sweeps and comparisons: a metric against each swept parameter."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def metric_vs_params(points: list[tuple[dict, float]], params: list[str], metric: str):
+    """One panel per parameter: the metric of every trial against that parameter's value (log axis
+    when a numeric parameter spans more than a factor of 20)."""
+    params = params or ["trial"]
+    fig, axes = plt.subplots(1, len(params), figsize=(4 * len(params), 3.5), squeeze=False)
+    for axis, name in zip(axes[0], params):
+        xs = [p.get(name, i) if name != "trial" else i for i, (p, _) in enumerate(points)]
+        ys = [value for _, value in points]
+        numeric = all(isinstance(x, (int, float)) for x in xs)
+        if not numeric:
+            labels = sorted({str(x) for x in xs})
+            xs = [labels.index(str(x)) for x in xs]
+            axis.set_xticks(range(len(labels)), labels, rotation=30)
+        axis.scatter(xs, ys, alpha=0.8)
+        if numeric and min(xs) > 0 and max(xs) / min(xs) > 20:
+            axis.set_xscale("log")
+        axis.set_xlabel(name)
+        axis.set_ylabel(metric)
+        axis.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,153 @@
+"""End-to-end: a grid sweep through `orchestrate train -m` against a real `mlflow server`, a re-run of
+the same sweep, `orchestrate compare`, and the MLflow UI's compare view checked in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+PORTS = range(15200, 15300)  # this test's port range on the shared machine
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--window-size=1600,1200")
+SWEEP = ["trainer.limit_train_batches=1.0,0.5,0",  # the third trial trains on no batch: it fails
+         "data=digits", "model=mlp", "model.hidden_dim=16", "trainer.max_epochs=2", "scaling.num_workers=1",
+         "tracking.experiment=sweep-e2e", "tracking.log_model=false"]
+
+
+def free_port() -> int:
+    for port in PORTS:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    pytest.skip("no free port in 15200-15299")
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts"),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180  # a loaded 2-core machine takes long to start it
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("mlflow server did not answer within 180 s")
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def orchestrate(args: list[str], env: dict, cwd: Path, timeout_s: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).with_name("orchestrate")), *args], env={**env, "COLUMNS": "200"},
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+
+
+def page_text(url: str, expected: list[str], timeout_s: float = 90) -> str:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        driver.get(url)
+        text = ""
+
+        def shows_everything(d) -> bool:
+            nonlocal text
+            text = d.find_element(By.TAG_NAME, "body").text
+            return all(item in text for item in expected)
+
+        try:
+            WebDriverWait(driver, timeout_s, poll_frequency=1).until(shows_everything)
+        except Exception:  # noqa: BLE001 (the assertion below shows what was missing)
+            pass
+        return text
+    finally:
+        driver.quit()
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="Debian chromium + chromium-driver not installed")
+def test_grid_sweep_rerun_compare_and_browser(mlflow_server, tmp_path, cli_env):
+    env = {**cli_env, "MLFLOW_TRACKING_URI": mlflow_server}
+    client = MlflowClient(mlflow_server)
+
+    # 1. three trials on Ray, two at a time; the one with no training batch fails, the others go on
+    first = orchestrate(["train", "-m", *SWEEP], env, tmp_path)
+    assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "1 of 3 trials failed" in first.stderr, first.stderr[-3000:]
+    experiment = client.get_experiment_by_name("sweep-e2e")
+    sweeps = client.search_runs([experiment.experiment_id], "tags.`orchestrator.kind` = 'sweep'")
+    assert len(sweeps) == 1
+    sweep = sweeps[0]
+    assert sweep.info.status == "FAILED"  # a trial failed; re-running the sweep continues it
+    trials = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep.info.run_id}'")
+    by_batches = {t.data.params["trainer.limit_train_batches"]: t for t in trials}
+    assert sorted(by_batches) == ["0", "0.5", "1.0"]
+    assert by_batches["0"].info.status == "FAILED" and by_batches["0"].data.tags.get("orchestrator.error")
+    finished = [by_batches["1.0"], by_batches["0.5"]]
+    for trial in finished:
+        assert trial.info.status == "FINISHED"
+        assert trial.data.tags["orchestrator.kind"] == "train"
+        assert len(client.get_metric_history(trial.info.run_id, "val/acc")) == 2
+    best = max(finished, key=lambda t: t.data.metrics["val/acc"])
+    assert sweep.data.tags["orchestrator.best_run_id"] == best.info.run_id
+    assert sweep.data.metrics["best/val/acc"] == pytest.approx(best.data.metrics["val/acc"])
+    assert "plots/metric_vs_params.png" in [a.path for a in client.list_artifacts(sweep.info.run_id, "plots")]
+
+    # 2. the same command again: FINISHED trials are skipped, the failed one runs again, same sweep run
+    again = orchestrate(["train", "-m", *SWEEP], env, tmp_path)
+    assert again.returncode == 1
+    assert "2 trial(s) already FINISHED" in again.stdout, again.stdout[-3000:]
+    assert len(client.search_runs([experiment.experiment_id], "tags.`orchestrator.kind` = 'sweep'")) == 1
+    trials = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep.info.run_id}'")
+    assert sorted(t.info.status for t in trials) == ["FAILED", "FAILED", "FINISHED", "FINISHED"]
+    assert client.get_run(sweep.info.run_id).info.status == "FAILED"
+
+    # 3. orchestrate compare: table, plot, and the UI's compare-view URL
+    plot = tmp_path / "cmp.png"
+    compared = orchestrate(["compare", "--parent", sweep.info.run_id, "--metric", "val/acc", "--output", str(plot)], env, tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "trainer.limit_train_batches" in compared.stdout
+    url = re.search(r"compare view: (\S+)", compared.stdout).group(1)
+    assert url.startswith(f"{mlflow_server}/#/compare-runs?runs=")
+
+    # 4. the MLflow UI's compare view of the finished trials, in a real browser
+    ids = [t.info.run_id for t in finished]
+    view = f"{mlflow_server}/#/compare-runs?runs=[{','.join(chr(34) + i + chr(34) for i in ids)}]&experiments=[\"{experiment.experiment_id}\"]"
+    names = [t.info.run_name for t in finished]
+    expected = [*names, "trainer.limit_train_batches", "val/acc"]
+    text = page_text(view, expected)
+    missing = [item for item in expected if item not in text]
+    assert not missing, f"the compare view does not show {missing}; it shows:\n{text[:3000]}"
+    assert "0.5" in text and "1.0" in text
+    for trial in finished:  # each trial's val/acc, as the UI rounds it
+        assert f"{trial.data.metrics['val/acc']:.3f}".rstrip("0")[:4] in text
