@@ -87,7 +87,7 @@ def test_more_frozen_layers_than_the_model_has(compose_train, reviews_csv, tmp_p
 
 
 def test_generate_requires_a_run_id():
-    from conftest import compose_config
+    from compose import compose_config
     from orchestrator.generate import GenerateConfig
     from orchestrator.schema import validate
 
@@ -99,7 +99,7 @@ def test_generate_requires_a_run_id():
 
 @pytest.mark.parametrize("prompt", ["def main(", "it's x=1, y", "a\\(b", "end\\"])
 def test_generate_takes_a_prompt_as_the_shell_passes_it(prompt):
-    from conftest import compose_config
+    from compose import compose_config
     from orchestrator.generate import quote_prompt
 
     assert compose_config("generate", quote_prompt([f"prompt={prompt}", "top_k=3"])).prompt == prompt

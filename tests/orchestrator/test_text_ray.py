@@ -11,10 +11,10 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from conftest import compose_config
+from compose import compose_config
 from orchestrator.generate import quote_prompt, run_generate
 from orchestrator.train import run_train
-from test_train_ray import artifact_paths
+from runs import artifact_paths
 from text_samples import minilm_path, write_corpus, write_reviews
 
 pytestmark = pytest.mark.ray

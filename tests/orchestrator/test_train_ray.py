@@ -8,17 +8,11 @@ import torch
 from mlflow import MlflowClient
 
 from orchestrator.train import run_train
+from runs import artifact_paths
 
 pytestmark = pytest.mark.ray
 
 EPOCHS = 4
-
-
-def artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
-    found = set()
-    for item in client.list_artifacts(run_id, path):
-        found |= artifact_paths(client, run_id, item.path) if item.is_dir else {item.path}
-    return found
 
 
 def test_train_on_ray_leaves_exactly_one_complete_run(ray_cluster, compose_train, tracking_uri, tmp_path):

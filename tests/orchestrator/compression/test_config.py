@@ -7,7 +7,7 @@ import pytest
 from orchestrator.compression.schema import CompressConfig, PipelineConfig, register_schemas
 from orchestrator.errors import ConfigError
 from orchestrator.schema import validate
-from tests.conftest import compose_config
+from compose import compose_config
 
 register_schemas()
 

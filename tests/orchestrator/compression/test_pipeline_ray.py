@@ -17,7 +17,7 @@ from orchestrator.compression import quantize
 from orchestrator.compression.measure import METRIC_KEYS
 from orchestrator.errors import ConfigError
 from orchestrator.pipeline import run_pipeline
-from tests.conftest import compose_config
+from compose import compose_config
 
 pytestmark = pytest.mark.ray
 
