@@ -119,14 +119,19 @@ def finished_trials(tracking_uri: str, experiment_id: str, sweep_run_id: str) ->
 
 
 def settle_trial(tracking_uri: str, run_id: str, early_stopped: bool) -> None:
-    """End a trial run left RUNNING because its process was stopped (Tune stops weak trials by killing
-    them): FINISHED with orchestrator.early_stopped=true, or KILLED when it was not stopped on purpose."""
+    """End a trial run that Tune stopped. A trial the scheduler stopped on purpose ends FINISHED with
+    orchestrator.early_stopped=true, whatever its own process managed to record while being stopped
+    (a graceful stop raises inside the trial, so its run context may already have said FAILED). A
+    trial left RUNNING that was not stopped on purpose ends KILLED."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
-    if client.get_run(run_id).info.status != "RUNNING":
+    run = client.get_run(run_id)
+    if run.info.status == "FINISHED" or (not early_stopped and run.info.status != "RUNNING"):
         return
     client.set_tag(run_id, TAG_EARLY_STOPPED, "true" if early_stopped else "false")
+    if early_stopped and "orchestrator.error" in run.data.tags:
+        client.delete_tag(run_id, "orchestrator.error")
     client.set_terminated(run_id, "FINISHED" if early_stopped else "KILLED")
 
 

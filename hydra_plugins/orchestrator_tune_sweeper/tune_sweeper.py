@@ -313,7 +313,7 @@ class TuneSweeper(Sweeper):
             num_errors = sum(r.error is not None for r in results)
             for run in children(uri, exp_id, sweep_run_id):
                 trial_id = run.data.tags.get(TAG_TRIAL_ID)
-                if run.info.status == "RUNNING" and trial_id in errors:
+                if trial_id in errors:  # Tune says why it ended: no error means the scheduler stopped it
                     settle_trial(uri, run.info.run_id, early_stopped=errors[trial_id] is None)
         finally:
             outcome = close_sweep_run(uri, exp_id, sweep_run_id, swept, self.metric, self.mode)
