@@ -1,0 +1,84 @@
+"""An 8-trial grid: `orchestrate train -m` (trials concurrently on Ray) against Hydra's basic launcher
+running the same training as plain Lightning, one trial after another.
+
+    python benchmarks/sweep.py [--quick] [--repeats N]
+
+Arms, interleaved, each a fresh process tree:
+  orchestrate train -m   the project's Ray launcher (hydra_plugins/orchestrator_launcher): each trial a
+                         1-worker Ray Train run of 1 CPU, tracked as a child run in MLflow (SQLite)
+  hydra basic launcher   benchmarks/sweep_app/app.py -m: plain Lightning on 1 device, 1 torch thread,
+                         Lightning's default logger and checkpointing, trials in sequence in one process
+Grid: optimizer.lr x model.hidden_dim x data.batch_size, 2 values each. Per-trial overhead = the
+slot-seconds a trial holds beyond its own training loop: (concurrent trials x wall - sum of the
+trials' training-loop time) / trials (concurrent trials: 2 for Ray on 2 CPUs, 1 for sequential).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import harness
+from step_timer import read_timings
+
+GRID = ["optimizer.lr=0.001,0.003", "model.hidden_dim=64,128", "data.batch_size=32,64"]
+NUM_TRIALS = 8
+
+
+def workload(quick: bool) -> dict:
+    return {"data.num_samples": 4096 if quick else 16384, "data.num_features": 32, "data.num_classes": 4,
+            "model.num_layers": 2, "trainer.max_epochs": 2 if quick else 5, "seed": harness.SEED}
+
+
+def summarise(folder: Path, wall: float, concurrency: int) -> dict[str, float]:
+    timings = read_timings(folder / "timer")
+    if len(timings) != NUM_TRIALS:
+        raise RuntimeError(f"expected {NUM_TRIALS} trial timings in {folder / 'timer'}, found {len(timings)}")
+    training = sum(t["loop_s"] for t in timings)
+    return {"wall_s": wall, "sum_training_s": training, "per_trial_overhead_s": (concurrency * wall - training) / NUM_TRIALS}
+
+
+def make_arms(work: dict, root: Path) -> dict:
+    env = harness.arm_env(1)
+    fixed = [f"{k}={v}" for k, v in work.items()]
+
+    def orchestrate(repeat: int) -> dict[str, float]:
+        folder = root / f"ray-{repeat}"
+        folder.mkdir(parents=True)
+        command = harness.orchestrate_train(folder, ["data=synthetic", "model=mlp", "callbacks=none", "scaling.num_workers=1",
+                                                     "scaling.cpus_per_worker=1", *fixed, *GRID], multirun=True)
+        _, wall = harness.run_command(command, env, folder, folder / "log.txt", 1800)
+        return summarise(folder, wall, concurrency=2)
+
+    def sequential(repeat: int) -> dict[str, float]:
+        folder = root / f"seq-{repeat}"
+        folder.mkdir(parents=True)
+        command = [sys.executable, str(harness.BENCH_DIR / "sweep_app" / "app.py"), "-m", *fixed, *GRID,
+                   f"timer_dir={folder / 'timer'}", f"hydra.sweep.dir={folder / 'outputs'}"]
+        _, wall = harness.run_command(command, env, folder, folder / "log.txt", 1800)
+        return summarise(folder, wall, concurrency=1)
+
+    return {"orchestrate train -m (Ray)": orchestrate, "hydra basic launcher (sequential)": sequential}
+
+
+def main() -> None:
+    args = harness.parse_args(__doc__.splitlines()[0], default_repeats=2, quick_repeats=1)
+    work = workload(args.quick)
+    with harness.work_dir("sweep", args) as tmp:
+        results = harness.interleave(make_arms(work, Path(tmp)), args.repeats)
+    ray_arm, seq_arm = results
+    med = lambda arm, key: harness.median(results, arm, key)  # noqa: E731
+    text = "\n".join([
+        harness.header("sweep", args, {**work, "grid": " ".join(GRID), "trials": NUM_TRIALS, "torch_threads_per_trial": 1}),
+        harness.table(results, [("wall_s", "sweep wall s"), ("sum_training_s", "sum of trial training loops s"),
+                                ("per_trial_overhead_s", "per-trial overhead s")]),
+    ])
+    harness.finish("sweep", text, {
+        "sweep_speedup_vs_sequential": med(seq_arm, "wall_s") / med(ray_arm, "wall_s"),
+        "per_trial_overhead_ray_s": med(ray_arm, "per_trial_overhead_s"),
+        "per_trial_overhead_sequential_s": med(seq_arm, "per_trial_overhead_s"),
+    })
+
+
+if __name__ == "__main__":
+    main()
