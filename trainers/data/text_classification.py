@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import TensorDataset
 
 from trainers.data.arrays import check_split_fractions
-from trainers.data.splits import SplitDataModule
+from trainers.data.tokenized import TokenizedDataModule
 from trainers.data.token_cache import TokenCache, content_key
 from trainers.data.tokenizers import HFTokenizer, VocabTokenizer, check_tokenizer_spec, tokenizer_files
 
@@ -43,7 +43,7 @@ def read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
 
 
-class TextClassificationDataModule(SplitDataModule):
+class TextClassificationDataModule(TokenizedDataModule):
     """Texts and class labels, split train/val/test (stratified by seed), tokenised once and cached.
 
     Batches are `(token ids int64 [B, max_length], labels int64 [B])`; padding uses `pad_token_id`.
@@ -169,23 +169,6 @@ class TextClassificationDataModule(SplitDataModule):
             test=torch.from_numpy(np.sort(test_idx)),
         )
         return entry
-
-    @property
-    def tokenizer(self) -> VocabTokenizer | HFTokenizer:
-        if self._tokenizer is None:
-            if self.tokenizer_folder is None:
-                self._tokenizer = VocabTokenizer(self.tokenizer_spec, self.encoded()["vocab"], self.lowercase)
-            else:
-                self._tokenizer = HFTokenizer(self.tokenizer_folder)
-        return self._tokenizer
-
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.vocab_size
-
-    @property
-    def pad_token_id(self) -> int:
-        return self.tokenizer.pad_token_id
 
     @property
     def num_classes(self) -> int:

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from trainers.data.arrays import check_split_fractions
-from trainers.data.splits import SplitDataModule
+from trainers.data.tokenized import TokenizedDataModule
 from trainers.data.token_cache import TokenCache, content_key
 from trainers.data.tokenizers import HFTokenizer, VocabTokenizer, check_tokenizer_spec, tokenizer_files
 
@@ -30,7 +30,7 @@ class BlockDataset(Dataset):
         return chunk[:-1], chunk[1:]
 
 
-class TextCorpusDataModule(SplitDataModule):
+class TextCorpusDataModule(TokenizedDataModule):
     """Next-token prediction over local text, tokenised once and cached.
 
     The text is split by position (first train, then val, then test), so no block of val/test text is
@@ -147,23 +147,6 @@ class TextCorpusDataModule(SplitDataModule):
                     f"data.block_size is larger than the {name} part of the corpus ({self.block_size} > "
                     f"{max(available, 0)} tokens after the split); lower data.block_size or give more text"
                 )
-
-    @property
-    def tokenizer(self) -> VocabTokenizer | HFTokenizer:
-        if self._tokenizer is None:
-            if self.tokenizer_folder is None:
-                self._tokenizer = VocabTokenizer(self.tokenizer_spec, self.encoded()["vocab"], self.lowercase)
-            else:
-                self._tokenizer = HFTokenizer(self.tokenizer_folder)
-        return self._tokenizer
-
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.vocab_size
-
-    @property
-    def pad_token_id(self) -> int:
-        return self.tokenizer.pad_token_id
 
     @property
     def input_shape(self) -> tuple[int, ...]:
