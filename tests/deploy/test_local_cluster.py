@@ -76,7 +76,8 @@ def test_submit_follows_a_training_job_to_success_on_both_nodes(local_deploy, tm
 
 def test_no_wait_then_stop_ends_the_job_and_its_run(local_deploy, tmp_path):
     out = orchestrate("submit", "--no-wait", "--address", local_deploy.address, "--", "train", "data=digits",
-                      "trainer.max_epochs=1000", "scaling.num_workers=1", "tracking.log_model=false",
+                      "trainer.max_epochs=1000", "callbacks=none", "scaling.num_workers=1",
+                      "tracking.log_model=false",
                       f"tracking.uri={local_deploy.tracking_uri}", cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     job_id = out.stdout.strip().splitlines()[-1]
