@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 INSTALLED_ROOTS = tuple({Path(p).resolve() for p in [*site.getsitepackages(), sys.prefix, sys.base_prefix]})
 PROJECT_PACKAGES = ("orchestrator", "trainers")
+ELASTIC_START_RETRIES = 3
 
 
 def _targets(node: Any):
@@ -98,6 +99,17 @@ def _tune_callbacks() -> list:
     return [TuneReportCallback()]
 
 
+def start_retries(scaling: dict[str, Any]) -> int:
+    """How often a worker group that could not start (Ray waits RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S,
+    60 s) is tried again. Ray's default is forever, which after a lost node is a hang. A fixed-size run
+    fails at once: the CPUs checked before it started are gone. An elastic run retries a few times,
+    because Ray may size its restart by a node that is dead but not yet declared dead. Waiting for the
+    cluster to grow (an autoscaler) is asked for with scaling.wait_for_resources."""
+    if scaling["wait_for_resources"]:
+        return -1
+    return ELASTIC_START_RETRIES if scaling.get("min_workers") else 0
+
+
 def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
     """Run the training on the connected Ray cluster. Returns Ray's Result.
 
@@ -127,7 +139,8 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
             storage_path=storage_path(config["paths"]["storage_dir"]),
             logging_config=LoggingConfig(log_level="WARNING"),  # per-epoch lines come from EpochSummary
             callbacks=_tune_callbacks(),
-            failure_config=FailureConfig(max_failures=scaling["max_failures"]),
+            failure_config=FailureConfig(max_failures=scaling["max_failures"],
+                                         controller_failure_limit=start_retries(scaling)),
             checkpoint_config=CheckpointConfig(
                 num_to_keep=checkpointing.get("num_to_keep", 1),
                 checkpoint_score_attribute=checkpointing.get("monitor", "val/acc"),

@@ -142,15 +142,24 @@ def train_in_run(config: dict[str, Any], run_id: str, exp_id: str, uri: str, log
     except Exception as err:
         from ray.train import TrainingFailedError
 
-        summary = summarize_failure(err) if isinstance(err, TrainingFailedError) else f"{err.__class__.__name__}: {err}"
+        summary = summarize_failure(err, config["scaling"]) if isinstance(err, TrainingFailedError) else f"{err.__class__.__name__}: {err}"
         mlflow.set_tag("orchestrator.error", summary[:5000])
         if isinstance(err, TrainingFailedError):
             raise TrainingError(f"training failed in run {run_id} (it is FAILED; its checkpoints are kept): {summary}") from err
         raise
 
 
-def summarize_failure(err: Exception) -> str:
-    """One line per distinct worker error ("ranks 0,1: NonFiniteLossError: ..."), not Ray's tracebacks."""
+def summarize_failure(err: Exception, scaling: dict[str, Any]) -> str:
+    """One line per distinct worker error ("ranks 0,1: NonFiniteLossError: ..."), not Ray's tracebacks;
+    for a worker group that could not start, what the cluster lacks and the keys that fix it."""
+    cause = getattr(err, "controller_failure", None)
+    if cause is not None and type(cause).__name__ in ("WorkerGroupStartupTimeoutError", "WorkerGroupStartupFailedError"):
+        workers = (f"scaling.min_workers={scaling['min_workers']}" if scaling.get("min_workers")
+                   else f"scaling.num_workers={scaling['num_workers']}")
+        fix = "a lower scaling.min_workers" if scaling.get("min_workers") else "scaling.min_workers"
+        return (f"{type(cause).__name__}: the cluster no longer has room for {workers} x scaling.cpus_per_worker="
+                f"{scaling['cpus_per_worker']} (was a node lost?); set {fix} to go on with fewer workers, or "
+                "scaling.wait_for_resources=true to wait for the cluster to grow")
     failures = getattr(err, "worker_failures", None)
     if not failures:
         return str(err).strip().splitlines()[-1]

@@ -21,17 +21,21 @@ log = logging.getLogger(__name__)
 
 TAG_RESUMES = "orchestrator.resumes"
 TAG_RESUMED_FROM_EPOCH = "orchestrator.resumed_from_epoch"
+TAG_RESUMED_WITH_WORKERS = "orchestrator.resumed_with_workers"
 
 
-def record_resume(tracking_uri: str, run_id: str, completed_epochs: int) -> None:
-    """Count the resume on the run (rank zero only) and say from which epoch it continues."""
+def record_resume(tracking_uri: str, run_id: str, completed_epochs: int, num_workers: int) -> None:
+    """Count the resume on the run (rank zero only) and say from which epoch it continues, on how many
+    workers (fewer than asked when an elastic run lost nodes)."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
     resumes = int(client.get_run(run_id).data.tags.get(TAG_RESUMES, "0")) + 1
     client.set_tag(run_id, TAG_RESUMES, str(resumes))
     client.set_tag(run_id, TAG_RESUMED_FROM_EPOCH, str(completed_epochs))
-    log.warning("resume %d of run %s: continuing after epoch %d from its checkpoint", resumes, run_id, completed_epochs)
+    client.set_tag(run_id, TAG_RESUMED_WITH_WORKERS, str(num_workers))
+    log.warning("resume %d of run %s: continuing after epoch %d from its checkpoint on %d worker(s)",
+                resumes, run_id, completed_epochs, num_workers)
 
 
 def resume_checkpoint(loop_config: dict[str, Any]) -> str | None:
@@ -52,8 +56,10 @@ def resume_checkpoint(loop_config: dict[str, Any]) -> str | None:
         log.warning("no loadable checkpoint in %s: training starts from scratch", checkpoint.path)
         return None
     path, contents = found
-    if ray.train.get_context().get_world_rank() == 0:
-        record_resume(loop_config["tracking_uri"], loop_config["run_id"], int(contents.get("epoch", -1)) + 1)
+    context = ray.train.get_context()
+    if context.get_world_rank() == 0:
+        record_resume(loop_config["tracking_uri"], loop_config["run_id"], int(contents.get("epoch", -1)) + 1,
+                      context.get_world_size())
     return str(path)
 
 

@@ -18,32 +18,7 @@ import torch
 from mlflow import MlflowClient
 
 from orchestrator.checkpoints import CHECKPOINT_NAME, newest_loadable
-
-ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
-# Enough samples that an epoch takes a few seconds on 2 CPUs, so a signal lands mid-epoch.
-SLOW_RUN = ["data=synthetic", "data.num_samples=60000", "data.batch_size=256", "model=mlp", "model.hidden_dim=256",
-            "callbacks=none", "tracking.log_model=false"]
-
-
-def only_run(client: MlflowClient):
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    assert len(runs) == 1, [r.info.run_id for r in runs]
-    return runs[0]
-
-
-def wait_for_epochs(client: MlflowClient, count: int, process: subprocess.Popen, timeout_s: float = 400) -> str:
-    """Block until the (only) run has `count` val/acc points; returns its id."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0][-3000:]
-        try:
-            runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-        except Exception:  # the store is created by the run itself
-            runs = []
-        if runs and len(client.get_metric_history(runs[0].info.run_id, "val/acc")) >= count:
-            return runs[0].info.run_id
-        time.sleep(0.5)
-    raise AssertionError(f"no {count} epochs within {timeout_s} s")
+from runs import ORCHESTRATE, SLOW_RUN, only_run, wait_for_epochs
 
 
 def train_workers(process: subprocess.Popen) -> list[psutil.Process]:
@@ -69,7 +44,9 @@ def test_worker_sigkill_resumes_from_checkpoint_in_the_same_run(tmp_path, cli_en
     run = only_run(client)  # no second run for the restart
     assert run.info.status == "FINISHED"
     assert int(run.data.tags["orchestrator.resumes"]) >= 1
-    assert int(run.data.tags["orchestrator.resumed_from_epoch"]) >= 2
+    # Rank 0 logs an epoch before every rank has reported its checkpoint: the kill can land in between,
+    # so the resume may start one epoch before the last one MLflow shows (that epoch was in flight).
+    assert int(run.data.tags["orchestrator.resumed_from_epoch"]) >= 1
     history = client.get_metric_history(run.info.run_id, "val/acc")
     assert epochs <= len(history) <= epochs + 1  # at most the epoch in flight is recomputed
     assert max(m.step for m in history) == history[-1].step  # steps go on where they left off
@@ -100,7 +77,11 @@ def test_ctrl_c_ends_the_run_killed_and_resume_finishes_it(tmp_path, cli_env):
     assert run.info.run_id == run_id and run.info.status == "FINISHED"
     assert int(run.data.tags["orchestrator.resumes"]) == 1
     history = client.get_metric_history(run_id, "val/acc")
-    assert points_before >= 2 and epochs <= len(history) <= epochs + 1
+    # It continues after the last checkpoint Ray registered, which may lag the last epoch MLflow logged
+    # (the signal can land between the two): exactly the epochs after it are trained again.
+    resumed_from = int(run.data.tags["orchestrator.resumed_from_epoch"])
+    assert points_before >= 2 and 1 <= resumed_from <= points_before
+    assert len(history) == points_before + epochs - resumed_from
     assert "test/acc" in run.data.metrics
 
     again = subprocess.run([ORCHESTRATE, "resume", run_id], cwd=tmp_path, env=cli_env, capture_output=True, text=True)
