@@ -67,8 +67,8 @@ def run_compress(cfg: DictConfig):
     from orchestrator.pipeline import check_compressible, prepare_compression
     from orchestrator.tracking import experiment_id, flatten, mask_secrets, run_tags
 
-    quiet_libraries()
     typed, config, uri = prepare_compression(cfg, CompressConfig)
+    quiet_libraries()
     client = MlflowClient(uri)
     source = typed.source
     with tempfile.TemporaryDirectory(prefix="orchestrator-") as tmp:

@@ -92,10 +92,10 @@ def run_generate(cfg: DictConfig) -> list[str]:
     from orchestrator.schema import validate
     from orchestrator.tracking import check_reachable, resolve_uri
 
-    quiet_libraries()
     typed: GenerateConfig = validate(cfg, GenerateConfig)
     uri = resolve_uri(typed.tracking.uri)
     check_reachable(uri, typed.tracking.timeout_s)
+    quiet_libraries()
     with tempfile.TemporaryDirectory(prefix="orchestrator-") as tmp:
         config, checkpoint = fetch_source_run(MlflowClient(uri), typed.source.run_id, Path(tmp))
         model, datamodule = load_model(config, checkpoint)

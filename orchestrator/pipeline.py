@@ -85,8 +85,8 @@ def run_pipeline(cfg: DictConfig) -> PipelineOutcome:
     from orchestrator.tracking import experiment_id, flatten, mask_secrets, run_tags
     from orchestrator.train import run_train
 
-    quiet_libraries()
     typed, config, uri = prepare_compression(cfg, PipelineConfig)
+    quiet_libraries()
     check_compressible(config, typed.compression)
     connect(typed.cluster, user_code_runtime_env(config))
     client = MlflowClient(uri)

@@ -47,10 +47,10 @@ def run_resume(run_id: str, tracking_uri: str | None = None):
     from orchestrator.tracking import check_reachable, resolve_uri
     from orchestrator.train import connect_for, train_in_run
 
-    quiet_libraries()
     uri = resolve_uri(tracking_uri)
     check_reachable(uri)
     run, config = load_run(run_id, uri)
+    quiet_libraries()
     if run.info.status == "FINISHED":
         raise ConfigError("RUN_ID", f"run {run_id} already FINISHED; nothing to resume")
     if run.data.tags.get("orchestrator.kind") != "train":

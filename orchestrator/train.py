@@ -80,9 +80,9 @@ def prepare(cfg: DictConfig):
 
     typed = validate(cfg)
     config = resolved_config(cfg)
-    check_buildable(config)
     uri = resolve_uri(typed.tracking.uri)
     check_reachable(uri, typed.tracking.timeout_s)
+    check_buildable(config)  # last: it imports the trainers and Lightning
     return typed, config, uri
 
 
@@ -94,8 +94,8 @@ def run_train(cfg: DictConfig, parent_run_id: str | None = None, extra_tags: dic
     from orchestrator.logs import quiet_libraries
     from orchestrator.tracking import experiment_id, flatten, mask_secrets, run_tags
 
-    quiet_libraries()
     typed, config, uri = prepare(cfg)
+    quiet_libraries()  # after the checks: it imports Lightning (seconds), which a bad value need not wait for
     connect_for(typed, config)
     mlflow.set_tracking_uri(uri)
     exp_id = experiment_id(MlflowClient(uri), typed.tracking.experiment)
