@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # What the orchestrator supplies to a LitModule whose constructor asks for it.
 SUPPLIED_MODEL_ARGS = ("input_shape", "num_classes", "vocab_size", "pad_token_id", "optimizer", "scheduler")
 # Of those, what the DataModule itself provides (text DataModules add their tokenizer's vocab_size and pad id).
-DATAMODULE_ARGS = ("num_classes", "vocab_size", "pad_token_id")
+DATAMODULE_ARGS = ("input_shape", "num_classes", "vocab_size", "pad_token_id")
 
 
 def _config_error(group: str, err: Exception) -> ConfigError:
@@ -72,29 +72,35 @@ def _datamodule_value(datamodule, name: str):
         raise _config_error("data", err) from err
 
 
+def _missing_args(model_node: dict[str, Any]) -> list[str]:
+    """The SUPPLIED_MODEL_ARGS that the constructor of `model_node`'s class takes and the node does not set."""
+    accepted = inspect.signature(locate_target("model", model_node).__init__).parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    return [name for name in SUPPLIED_MODEL_ARGS if (name in accepted or takes_kwargs) and name not in model_node]
+
+
+def datamodule_args(model_node: dict[str, Any], datamodule) -> dict[str, Any]:
+    """What the DataModule supplies to the model of `model_node` (DATAMODULE_ARGS it takes and does not
+    set): `input_shape` as a tuple, `num_classes`, and a text DataModule's `vocab_size` and `pad_token_id`."""
+    supplied: dict[str, Any] = {}
+    for name in _missing_args(model_node):
+        if name in DATAMODULE_ARGS and (value := _datamodule_value(datamodule, name)) is not None:
+            supplied[name] = tuple(value) if name == "input_shape" else value
+    return supplied
+
+
 def build_model(config: dict[str, Any], datamodule):
     """The LightningModule of `config["model"]`, given what its constructor asks for.
 
     `input_shape`, `num_classes`, `vocab_size` and `pad_token_id` come from the DataModule (when it has
     them); `optimizer` and `scheduler` are the partials of `config["optimizer"]` / `config["scheduler"]`.
     """
-    model_class = locate_target("model", config["model"])
-    accepted = inspect.signature(model_class.__init__).parameters
-    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    supplied: dict[str, Any] = {}
-    for name in SUPPLIED_MODEL_ARGS:
-        if name not in accepted and not takes_kwargs:
-            continue
-        if name in config["model"]:
-            continue
-        if name == "input_shape" and hasattr(datamodule, "input_shape"):
-            supplied[name] = tuple(datamodule.input_shape)
-        elif name in DATAMODULE_ARGS and (value := _datamodule_value(datamodule, name)) is not None:
-            supplied[name] = value
-        elif name == "optimizer":
-            supplied[name] = instantiate(config["optimizer"])
-        elif name == "scheduler" and config.get("scheduler"):
-            supplied[name] = instantiate(config["scheduler"])
+    supplied = datamodule_args(config["model"], datamodule)
+    missing = _missing_args(config["model"])
+    if "optimizer" in missing:
+        supplied["optimizer"] = instantiate(config["optimizer"])
+    if "scheduler" in missing and config.get("scheduler"):
+        supplied["scheduler"] = instantiate(config["scheduler"])
     try:
         return instantiate(config["model"], **supplied)
     except (InstantiationException, TypeError, ValueError) as err:

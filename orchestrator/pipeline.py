@@ -3,6 +3,7 @@
     orchestrate pipeline                                  # digits, MLP (hidden 512), every stage
     orchestrate pipeline model=cnn compression.max_acc_drop=0.005
     orchestrate pipeline compression.stages=[quantize] compression.prune.sparsities=[0.9]
+    orchestrate pipeline data=text_csv data.path=reviews.csv model=pretrained_encoder model.path=<HF folder>
     orchestrate pipeline --cfg job                        # print the composed config and exit
 
 One MLflow parent run (orchestrator.kind=pipeline) holds the training run and one child run per
@@ -48,10 +49,13 @@ def check_compressible(config: dict[str, Any], compression) -> None:
     """Build the DataModule, LitModule and callbacks once, and check what the chosen stages need."""
     from orchestrator.build import check_buildable
     from orchestrator.compression.distill import check_distillable
+    from orchestrator.compression.prune import check_channel_layers
 
-    check_buildable(config)
+    datamodule, model = check_buildable(config)
+    if "prune" in compression.stages and compression.prune.channel_ratios:
+        check_channel_layers(model, compression.prune.channel_layers)
     if "distill" in compression.stages:
-        check_distillable(config)
+        check_distillable(config, compression.distill, datamodule, model)
 
 
 def prepare_compression(cfg: DictConfig, schema: type):

@@ -1,43 +1,58 @@
-"""The distill stage: a smaller student of the teacher's architecture (model.hidden_dim =
-compression.distill.student_hidden_dim), trained on Ray against the teacher with
+"""The distill stage: a smaller student of the teacher's architecture (the teacher's model config with
+compression.distill.student merged over it), trained on Ray against the teacher with
 trainers.models.distillation.DistillationLitModule."""
 
 from __future__ import annotations
 
 import copy
-import inspect
 from pathlib import Path
 from typing import Any
 
-from orchestrator.build import build_model, locate_target
+from orchestrator.build import build_model, datamodule_args
 from orchestrator.compression.ray_fit import fit_best_state
 from orchestrator.compression.schema import DistillConfig
+from orchestrator.compression.variant import count_params
 from orchestrator.errors import ConfigError
 
 DISTILLATION = "trainers.models.distillation.DistillationLitModule"
+STUDENT_KEY = "compression.distill.student"
 
 
-def check_distillable(config: dict[str, Any]) -> None:
-    """The student is the teacher with a smaller model.hidden_dim: the model must have one."""
-    if "hidden_dim" not in config["model"]:
-        raise ConfigError("model.hidden_dim", "the distill stage sizes its student by model.hidden_dim, and this model has none",
-                          "drop distill from compression.stages, or use a model with hidden_dim")
+def student_name(distill: DistillConfig) -> str:
+    """The variant's name, from what makes the student smaller: `distill-hidden_dim128`, `distill-num_layers3`."""
+    return "-".join(["distill", *(f"{key}{value}" for key, value in sorted(distill.student.items()))])
 
 
-def student_model_config(config: dict[str, Any], hidden_dim: int) -> dict[str, Any]:
-    return {**config["model"], "hidden_dim": hidden_dim}
+def student_model_config(config: dict[str, Any], distill: DistillConfig) -> dict[str, Any]:
+    return {**config["model"], **distill.student}
+
+
+def check_distillable(config: dict[str, Any], distill: DistillConfig, datamodule, teacher) -> None:
+    """The student builds and has fewer parameters than the teacher, or a ConfigError naming the
+    compression.distill.student key (before Ray starts)."""
+    fix = f"set ++{STUDENT_KEY}.<model setting>=<value> (e.g. ++{STUDENT_KEY}.hidden_dim=64), or drop distill from compression.stages"
+    if not distill.student:
+        raise ConfigError(STUDENT_KEY, "is empty, so the student would be the teacher", fix)
+    try:
+        student = build_model({**config, "model": student_model_config(config, distill)}, datamodule)
+    except ConfigError as err:
+        setting = err.key.removeprefix("model.")
+        if setting in distill.student:
+            raise ConfigError(f"{STUDENT_KEY}.{setting}", err.problem, fix) from err
+        raise ConfigError(STUDENT_KEY, f"the student does not build: its {err.key} {err.problem}", fix) from err
+    student_params, teacher_params = count_params(student)[0], count_params(teacher)[0]
+    if student_params >= teacher_params:
+        raise ConfigError(STUDENT_KEY, f"{distill.student} gives a student of {student_params:,} parameters, not fewer "
+                          f"than the teacher's {teacher_params:,}", fix)
 
 
 def _standalone(model_config: dict[str, Any], datamodule) -> dict[str, Any]:
-    """A model node instantiable on its own (nested in the distillation node): with the input shape and
-    class count the orchestrator otherwise supplies."""
-    node = dict(model_config)
-    accepted = inspect.signature(locate_target("model", node).__init__).parameters
-    if "input_shape" in accepted and "input_shape" not in node:
-        node["input_shape"] = list(datamodule.input_shape)
-    if "num_classes" in accepted and "num_classes" not in node:
-        node["num_classes"] = datamodule.num_classes
-    return node
+    """A model node instantiable on its own (nested in the distillation node): with what the
+    orchestrator otherwise supplies from the DataModule (input shape, class count, vocabulary, pad id)."""
+    supplied = datamodule_args(model_config, datamodule)
+    if "input_shape" in supplied:
+        supplied["input_shape"] = list(supplied["input_shape"])  # a plain config value
+    return {**model_config, **supplied}
 
 
 def distillation_config(config: dict[str, Any], distill: DistillConfig, teacher_checkpoint: Path, datamodule) -> dict[str, Any]:
@@ -46,9 +61,10 @@ def distillation_config(config: dict[str, Any], distill: DistillConfig, teacher_
     trained["trainer"]["max_epochs"] = distill.epochs
     trained["model"] = {
         "_target_": DISTILLATION,
-        "student": _standalone(student_model_config(config, distill.student_hidden_dim), datamodule),
+        "student": _standalone(student_model_config(config, distill), datamodule),
         "teacher": _standalone(config["model"], datamodule),
         "teacher_weights": str(teacher_checkpoint),
+        "init_from_teacher": distill.init_from_teacher,
         "temperature": distill.temperature,
         "alpha": distill.alpha,
     }
@@ -59,7 +75,7 @@ def distill_student(config: dict[str, Any], distill: DistillConfig, teacher_chec
                     run_id: str, tracking_uri: str):
     """Train the student on Ray into run `run_id`; returns the student LitModule with its best weights."""
     state = fit_best_state(distillation_config(config, distill, teacher_checkpoint, datamodule), run_id, tracking_uri)
-    student = build_model({**config, "model": student_model_config(config, distill.student_hidden_dim)}, datamodule)
+    student = build_model({**config, "model": student_model_config(config, distill)}, datamodule)
     # The distillation module holds the student as `net` (and the frozen teacher beside it).
     student.load_state_dict({key[len("net."):]: value for key, value in state.items() if key.startswith("net.")})
     return student.eval()

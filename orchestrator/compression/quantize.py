@@ -18,14 +18,15 @@ from torch import nn
 
 
 def dynamic_int8(net: nn.Module, engine: str) -> nn.Module:
-    """torch.ao dynamic quantization: int8 Linear weights (per output channel), activations quantized
-    on the fly."""
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    """torch.ao dynamic quantization: int8 Linear weights (per output channel) and LSTM weights (per
+    tensor, what torch's quantized LSTM takes), activations quantized on the fly."""
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
     torch.backends.quantized.engine = engine
+    qconfigs = {nn.Linear: per_channel_dynamic_qconfig, nn.LSTM: default_dynamic_qconfig}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return quantize_dynamic(copy.deepcopy(net).eval(), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        return quantize_dynamic(copy.deepcopy(net).eval(), qconfigs, dtype=torch.qint8)
 
 
 def static_int8(net: nn.Module, engine: str, calibration: list[torch.Tensor]) -> nn.Module:
@@ -45,7 +46,8 @@ def static_int8(net: nn.Module, engine: str, calibration: list[torch.Tensor]) ->
 
 
 def onnx_fp32(net: nn.Module, example_input: torch.Tensor, opset: int) -> bytes:
-    """The float model as ONNX (input `input`, output `logits`, dynamic batch)."""
+    """The float model as ONNX (input `input`, output `logits`, dynamic batch). The input keeps the
+    example's dtype: float features, or int64 token ids padded to the DataModule's fixed length."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

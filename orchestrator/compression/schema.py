@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -29,12 +29,16 @@ class PruneConfig:
             (each in (0, 1)); made permanent with `prune.remove`, so the saved model has no masks.
         channel_ratios: structured pruning with Torch-Pruning, one variant per share of neurons/channels
             removed from every prunable layer (each in (0, 1)); the model becomes physically smaller.
+        channel_layers: which layers structured pruning narrows: fnmatch patterns of their names in the
+            network (`blocks.*.mlp.0`: a transformer's FFN up-projections, whose removed outputs take the
+            down-projections' inputs with them); empty: every Linear/Conv layer but the output layer.
         finetune_epochs: epochs of the fine-tune on Ray after pruning (0: no fine-tune).
         finetune_lr: learning rate of the fine-tune (null: the training run's optimizer.lr).
     """
 
     sparsities: List[float] = field(default_factory=lambda: [0.5, 0.8])
     channel_ratios: List[float] = field(default_factory=lambda: [0.5])
+    channel_layers: List[str] = field(default_factory=list)
     finetune_epochs: int = 3
     finetune_lr: Optional[float] = None
 
@@ -83,20 +87,24 @@ class DistillConfig:
     """The distill stage: a smaller student trained on Ray against the teacher's soft targets.
 
     Attributes:
-        student_hidden_dim: `model.hidden_dim` of the student (the teacher's architecture otherwise).
+        student: what makes the student smaller: `model.*` settings merged over the teacher's model
+            config (`{hidden_dim: 128}` for the MLP, `{num_layers: 2}` for a transformer); the student
+            must have fewer parameters than the teacher. Per-model defaults: conf/compression_model/.
+        init_from_teacher: start the student from the teacher's trained weights wherever a parameter has
+            the same name and shape (a shallower student keeps the teacher's embeddings and first
+            layers; a narrower one shares little or nothing); false: the model's own initialisation.
         temperature: softmax temperature of the KD loss.
         alpha: weight of the KD loss; (1 - alpha) weighs cross-entropy on the labels.
         epochs: training epochs of the student.
     """
 
-    student_hidden_dim: int = 128
+    student: Dict[str, Any] = field(default_factory=dict)
+    init_from_teacher: bool = True
     temperature: float = 4.0
     alpha: float = 0.7
     epochs: int = 15
 
     def __post_init__(self):
-        if self.student_hidden_dim <= 0:
-            raise ConfigError("compression.distill.student_hidden_dim", f"must be > 0, got {self.student_hidden_dim}")
         if self.temperature <= 0:
             raise ConfigError("compression.distill.temperature", f"must be > 0, got {self.temperature}")
         if not 0.0 <= self.alpha <= 1.0:

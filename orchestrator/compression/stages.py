@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from orchestrator.compression import prune, quantize
-from orchestrator.compression.distill import distill_student
+from orchestrator.compression.distill import distill_student, student_name
 from orchestrator.compression.gate import VariantResult
 from orchestrator.compression.measure import measure
 from orchestrator.compression.ray_fit import fine_tune
@@ -102,7 +102,7 @@ def _structured(ratio: float):
         settings = ctx.compression.prune
         if not hasattr(ctx.model, "net"):
             raise ValueError("structured pruning needs the LitModule's network as `.net`")
-        pruned = prune.prune_structured(ctx.model, "net", ratio, ctx.example_input)
+        pruned = prune.prune_structured(ctx.model, "net", ratio, ctx.example_input, settings.channel_layers)
         if settings.finetune_epochs:
             pruned = fine_tune(ctx.config, pruned, ctx.work_dir, run_id, ctx.tracking_uri, settings.finetune_epochs,
                                settings.finetune_lr, keep_sparsity=False)
@@ -133,11 +133,16 @@ def _quantized(method: str):
     return make
 
 
+def _distill_params(compression: CompressionConfig) -> dict[str, Any]:
+    settings = compression.distill
+    return {**{f"student.{key}": value for key, value in settings.student.items()},
+            "init_from_teacher": settings.init_from_teacher, "temperature": settings.temperature, "alpha": settings.alpha}
+
+
 def _distilled(ctx: StageContext, run_id: str) -> Variant:
     settings = ctx.compression.distill
     student = distill_student(ctx.config, settings, ctx.checkpoint, ctx.datamodule, run_id, ctx.tracking_uri)
-    params = {"student_hidden_dim": settings.student_hidden_dim, "temperature": settings.temperature, "alpha": settings.alpha}
-    return _float_variant(f"distill-h{settings.student_hidden_dim}", "distill", getattr(student, "net", student), params)
+    return _float_variant(student_name(settings), "distill", getattr(student, "net", student), _distill_params(ctx.compression))
 
 
 def plan(compression: CompressionConfig) -> list[PlannedVariant]:
@@ -153,8 +158,7 @@ def plan(compression: CompressionConfig) -> list[PlannedVariant]:
             planned += [PlannedVariant("quantize", f"quantize-{m}-int8", {"method": m}, _quantized(m))
                         for m in compression.quantize.methods]
         elif stage == "distill":
-            name = f"distill-h{compression.distill.student_hidden_dim}"
-            planned.append(PlannedVariant("distill", name, {"student_hidden_dim": compression.distill.student_hidden_dim}, _distilled))
+            planned.append(PlannedVariant("distill", student_name(compression.distill), _distill_params(compression), _distilled))
     return planned
 
 

@@ -11,6 +11,7 @@ from trainers.callbacks.warm_start import WarmStart
 from trainers.data.digits import DigitsDataModule
 from trainers.models.distillation import DistillationLitModule
 from trainers.models.mlp import MLPClassifierLitModule
+from trainers.models.text_transformer import TextTransformerLitModule
 
 
 def fit(model, datamodule, epochs=2, callbacks=()):
@@ -59,3 +60,22 @@ def test_warm_start_keeps_the_zeros_of_a_sparse_model(tmp_path):
     fit(tuned, datamodule, epochs=1, callbacks=[WarmStart(str(path), keep_sparsity=True)])
     weight = tuned.state_dict()["net.1.weight"]
     assert torch.all(weight[:, ::2] == 0) and torch.all(weight[:, 1::2] != 0)
+
+
+def test_a_shallower_student_starts_from_the_teachers_first_layers(tmp_path):
+    torch.manual_seed(0)
+    kwargs = dict(vocab_size=50, num_classes=2, input_shape=(12,), d_model=32, ffn_dim=64)
+    teacher = TextTransformerLitModule(**kwargs, num_layers=2)
+    path = tmp_path / "teacher.ckpt"
+    torch.save({"state_dict": teacher.state_dict()}, path)
+
+    def distilled(init_from_teacher: bool):
+        student = TextTransformerLitModule(**kwargs, num_layers=1)
+        return DistillationLitModule(student, TextTransformerLitModule(**kwargs, num_layers=2), 2, teacher_weights=str(path),
+                                     init_from_teacher=init_from_teacher).net
+
+    copied, fresh = distilled(True).state_dict(), distilled(False).state_dict()
+    assert set(copied) < set(teacher.state_dict())  # the student's keys are the teacher's first ones
+    for key, value in copied.items():
+        assert torch.equal(value, teacher.state_dict()[key]), key
+    assert not torch.equal(fresh["net.blocks.0.mlp.0.weight"], teacher.state_dict()["net.blocks.0.mlp.0.weight"])

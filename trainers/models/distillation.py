@@ -22,6 +22,8 @@ class DistillationLitModule(ClassifierLitModule):
         num_classes: number of classes.
         teacher_weights: a Lightning checkpoint of the teacher (loaded with weights_only=True); null when
             the teacher passed in is already trained.
+        init_from_teacher: copy the teacher's weights into the student wherever a parameter or buffer has
+            the same name and shape (a student with the teacher's first layers starts from them).
         temperature: softmax temperature T of the KD term.
         alpha: weight of the KD term; 1 - alpha weighs the label term.
         optimizer: optimizer partial. scheduler: optional scheduler partial.
@@ -33,6 +35,7 @@ class DistillationLitModule(ClassifierLitModule):
         teacher: nn.Module,
         num_classes: int,
         teacher_weights: str | None = None,
+        init_from_teacher: bool = False,
         temperature: float = 4.0,
         alpha: float = 0.7,
         optimizer: OptimizerFactory | None = None,
@@ -46,6 +49,10 @@ class DistillationLitModule(ClassifierLitModule):
         if teacher_weights:
             checkpoint = torch.load(teacher_weights, map_location="cpu", weights_only=True)
             teacher.load_state_dict(checkpoint.get("state_dict", checkpoint))
+        if init_from_teacher:
+            shapes = {key: value.shape for key, value in student.state_dict().items()}
+            student.load_state_dict({key: value for key, value in teacher.state_dict().items()
+                                     if key in shapes and shapes[key] == value.shape}, strict=False)
         self.teacher = teacher.requires_grad_(False).eval()
         self.temperature = temperature
         self.alpha = alpha

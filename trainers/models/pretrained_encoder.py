@@ -18,6 +18,7 @@ class PretrainedEncoderLitModule(ClassifierLitModule):
         path: local model folder (config.json, weights, tokenizer files).
         vocab_size: tokenizer size. num_classes: number of classes. pad_token_id: padding id.
         freeze_layers: freeze the embeddings and the first N layers (-1: the whole encoder).
+        num_layers: keep only the encoder's first N layers (null: all of them).
         lora: LoRA settings; `r: 0` disables LoRA.
         dropout: dropout before the head.
         tokenizer: the data's tokenizer setting (the config passes `${data.tokenizer}`), checked
@@ -27,7 +28,7 @@ class PretrainedEncoderLitModule(ClassifierLitModule):
 
     def __init__(self, path: str, vocab_size: int, num_classes: int, pad_token_id: int = 0, freeze_layers: int = 0,
                  lora: dict[str, Any] | None = None, dropout: float = 0.1, tokenizer: str | None = None,
-                 optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
+                 num_layers: int | None = None, optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
         if not path:
             raise ValueError("model.path is required: a local Hugging Face model folder")
         if not 0.0 <= dropout < 1.0:
@@ -35,10 +36,10 @@ class PretrainedEncoderLitModule(ClassifierLitModule):
         lora = dict(lora or {})
         if lora.get("r", 0) < 0:
             raise ValueError(f"model.lora.r must be >= 0 (0 disables LoRA), got {lora['r']}")
-        net = EncoderClassifier(path, num_classes, vocab_size, pad_token_id, freeze_layers, lora, dropout, tokenizer)
+        net = EncoderClassifier(path, num_classes, vocab_size, pad_token_id, freeze_layers, lora, dropout, tokenizer, num_layers)
         super().__init__(net, num_classes, optimizer, scheduler)
         self.save_hyperparameters({
             "path": str(path), "vocab_size": vocab_size, "num_classes": num_classes, "pad_token_id": pad_token_id,
             "freeze_layers": freeze_layers, "lora": {k: (list(v) if isinstance(v, tuple) else v) for k, v in lora.items()},
-            "dropout": dropout, "tokenizer": None if tokenizer is None else str(tokenizer),
+            "dropout": dropout, "tokenizer": None if tokenizer is None else str(tokenizer), "num_layers": num_layers,
         })

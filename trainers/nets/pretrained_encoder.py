@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -22,18 +23,39 @@ def transformer_layers(encoder: nn.Module) -> nn.ModuleList:
     raise ValueError(f"model.path: cannot find the {count} transformer layers of this {type(encoder).__name__}")
 
 
-def load_encoder(path: str) -> nn.Module:
-    """`AutoModel.from_pretrained` of a local folder; never reaches the hub."""
+def load_encoder(path: str, num_layers: int | None = None) -> nn.Module:
+    """`AutoModel.from_pretrained` of a local folder (never the hub), with only its first `num_layers`
+    transformer layers when given (null: all of them)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModel
+    from transformers import AutoConfig, AutoModel
 
     folder = Path(path).expanduser()
     if not (folder / "config.json").is_file():
         raise ValueError(f"model.path {folder} is not a Hugging Face model folder (no config.json in it)")
+    unreadable = (OSError, ValueError, KeyError)
     try:
-        return AutoModel.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"model.path {folder} holds no loadable model ({err.__class__.__name__}: {str(err).splitlines()[0]})") from err
+        config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+    except unreadable as err:
+        raise _not_loadable(folder, err) from err
+    if num_layers is not None:
+        if not 1 <= num_layers <= config.num_hidden_layers:
+            raise ValueError(f"model.num_layers must be between 1 and the model's {config.num_hidden_layers} layers, got {num_layers}")
+        config.num_hidden_layers = num_layers  # from_pretrained then loads the first layers, leaves the rest unread
+    # Its load report would list every layer left unread as UNEXPECTED, which is what num_layers asks for.
+    report = logging.getLogger("transformers.modeling_utils")
+    level = report.level
+    if num_layers is not None:
+        report.setLevel(logging.ERROR)
+    try:
+        return AutoModel.from_pretrained(str(folder), config=config, local_files_only=True)
+    except unreadable as err:
+        raise _not_loadable(folder, err) from err
+    finally:
+        report.setLevel(level)
+
+
+def _not_loadable(folder: Path, err: Exception) -> ValueError:
+    return ValueError(f"model.path {folder} holds no loadable model ({err.__class__.__name__}: {str(err).splitlines()[0]})")
 
 
 class EncoderClassifier(nn.Module):
@@ -46,6 +68,8 @@ class EncoderClassifier(nn.Module):
         pad_token_id: the DataModule's padding id (must be the encoder's).
         freeze_layers: freeze the embeddings and the first N transformer layers (0: train everything;
             -1: freeze the whole encoder).
+        num_layers: keep only the encoder's first N transformer layers (null: all; a distillation
+            student is the teacher's encoder cut to fewer layers).
         tokenizer: the DataModule's `data.tokenizer`, when known: refused unless it is a tokenizer
             folder (a word/char vocabulary built from the data cannot match pre-trained embeddings).
         lora: LoRA settings (r > 0 enables it): r, alpha, dropout, target_modules (null: peft's
@@ -54,14 +78,15 @@ class EncoderClassifier(nn.Module):
     """
 
     def __init__(self, path: str, num_classes: int, vocab_size: int, pad_token_id: int, freeze_layers: int = 0,
-                 lora: dict[str, Any] | None = None, dropout: float = 0.1, tokenizer: str | None = None):
+                 lora: dict[str, Any] | None = None, dropout: float = 0.1, tokenizer: str | None = None,
+                 num_layers: int | None = None):
         super().__init__()
         if tokenizer in LEVELS:
             raise ValueError(
                 f"data.tokenizer ({tokenizer}) builds a new vocabulary from the data, which does not match the "
                 f"pre-trained model at model.path; set data.tokenizer to the model folder ({path})"
             )
-        encoder = load_encoder(path)
+        encoder = load_encoder(path, num_layers)
         config = encoder.config
         if vocab_size > config.vocab_size or (config.pad_token_id is not None and pad_token_id != config.pad_token_id):
             raise ValueError(

@@ -1,8 +1,9 @@
-"""The compression pipeline for real: local Ray (2 workers, gloo), MLflow on SQLite, digits.
+"""The compression pipeline for real: local Ray (2 workers, gloo), MLflow on SQLite, digits and text.
 
 One pipeline run proves the stages, the child runs and their metrics, the Pareto figure, the summary
 table and the registry; then `compress source.run_id=` on its training run proves the second verb,
-a failing stage (its run FAILED, the others go on) and the baseline fallback of the gate.
+a failing stage (its run FAILED, the others go on) and the baseline fallback of the gate. A second
+pipeline fine-tunes MiniLM on word-choice reviews and distils and quantizes it.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from orchestrator.compression.measure import METRIC_KEYS
 from orchestrator.errors import ConfigError
 from orchestrator.pipeline import run_pipeline
 from compose import compose_config
+from text_samples import minilm_path, write_reviews
 
 pytestmark = pytest.mark.ray
 
 FAST = [
     "data=digits", "model=mlp", "model.hidden_dim=96", "trainer.max_epochs=4", "callbacks=none",
     "compression.prune.sparsities=[0.8]", "compression.prune.channel_ratios=[0.5]",
-    "compression.prune.finetune_epochs=2", "compression.distill.epochs=4", "compression.distill.student_hidden_dim=32",
+    "compression.prune.finetune_epochs=2", "compression.distill.epochs=4", "compression.distill.student.hidden_dim=32",
     "compression.measure.num_repeats=100", "compression.measure.num_throughput_repeats=10",
     "compression.max_acc_drop=0.05", "compression.registered_model_name=digits-mlp",
 ]
@@ -49,7 +51,7 @@ def test_pipeline_then_compress_from_its_training_run(ray_cluster, tracking_uri,
     runs = {r.data.tags.get("orchestrator.variant", r.data.tags["orchestrator.kind"]): r
             for r in children(client, outcome.run_id, outcome.experiment_id)}
     assert set(runs) == {"train", "baseline", "prune-unstructured-80", "prune-structured-50", "quantize-dynamic-int8",
-                         "quantize-static-int8", "quantize-onnx-int8", "distill-h32"}
+                         "quantize-static-int8", "quantize-onnx-int8", "distill-hidden_dim32"}
     assert runs["train"].info.run_id == outcome.train_run_id
     for name, run in runs.items():
         assert run.info.status == "FINISHED", name
@@ -70,8 +72,8 @@ def test_pipeline_then_compress_from_its_training_run(ray_cluster, tracking_uri,
     for name in ("quantize-dynamic-int8", "quantize-static-int8", "quantize-onnx-int8"):
         assert m[name]["size_bytes"] < base["size_bytes"] / 2.5, name  # a small model: fixed overhead weighs
         assert m[name]["acc_drop"] < 0.03, name
-    assert m["distill-h32"]["num_params"] < 0.3 * base["num_params"] and m["distill-h32"]["test/acc"] > 0.7
-    assert len(client.get_metric_history(runs["distill-h32"].info.run_id, "train/loss")) == 4
+    assert m["distill-hidden_dim32"]["num_params"] < 0.3 * base["num_params"] and m["distill-hidden_dim32"]["test/acc"] > 0.7
+    assert len(client.get_metric_history(runs["distill-hidden_dim32"].info.run_id, "train/loss")) == 4
 
     # every variant's logged model loads and predicts
     digits = torch.randn(3, 1, 8, 8)
@@ -112,6 +114,46 @@ def test_pipeline_then_compress_from_its_training_run(ray_cluster, tracking_uri,
     assert compressed.decision.fallback and compressed.decision.champion.name == "baseline"
     assert "no compressed variant passed" in parent.data.tags["orchestrator.gate"]
     assert client.get_model_version_by_alias("digits-mlp", "champion").tags["orchestrator.variant"] == "baseline"
+
+
+def review_ids():
+    """Two padded MiniLM token-id rows ("[CLS] great movie [SEP]", "[CLS] awful film [SEP]")."""
+    return torch.tensor([[101, 2307, 3185, 102] + [0] * 12, [101, 9643, 2143, 102] + [0] * 12]).numpy()
+
+
+@pytest.mark.timeout(1200)  # 2.4 min measured here (1 worker); 5.6 min under a load average of 13
+def test_pipeline_distils_and_quantizes_a_pretrained_text_encoder(ray_cluster, tracking_uri, tmp_path):
+    outcome = run_pipeline(compose_config("pipeline", [
+        "data=text_csv", f"data.path={write_reviews(tmp_path, 160)}", "data.max_length=16", "data.batch_size=16",
+        f"data.cache_dir={tmp_path / 'cache'}", "model=pretrained_encoder", f"model.path={minilm_path()}",
+        "optimizer=adamw", "optimizer.lr=0.0005", "trainer.max_epochs=2", "callbacks=none",
+        "scaling.num_workers=1",  # the digits pipeline above proves 2-worker DDP; here the fixed costs would double
+        "compression.stages=[quantize,distill]", "compression.distill.epochs=2", "compression.max_acc_drop=0.05",
+        "compression.measure.num_repeats=30", "compression.measure.num_throughput_repeats=3",
+        "compression.registered_model_name=reviews-minilm",
+    ], tmp_path))
+    client = MlflowClient(tracking_uri)
+    runs = {r.data.tags.get("orchestrator.variant", r.data.tags["orchestrator.kind"]): r
+            for r in children(client, outcome.run_id, outcome.experiment_id)}
+    # conf/compression_model/pretrained_encoder.yaml: int8 through torch.ao and ONNX Runtime, a 3-layer student
+    assert set(runs) == {"train", "baseline", "quantize-dynamic-int8", "quantize-onnx-int8", "distill-num_layers3"}
+    assert all(run.info.status == "FINISHED" for run in runs.values())
+    m = {name: run.data.metrics for name, run in runs.items() if name != "train"}
+    assert all(set(METRIC_KEYS) <= set(metrics) for metrics in m.values())
+    base, student = m["baseline"], m["distill-num_layers3"]
+    assert base["test/acc"] >= 0.9
+    assert student["num_params"] < 0.8 * base["num_params"] and student["size_bytes"] < 0.8 * base["size_bytes"]
+    assert student["test/acc"] >= 0.9 and len(client.get_metric_history(runs["distill-num_layers3"].info.run_id, "train/loss")) == 2
+    assert runs["distill-num_layers3"].data.params["compression.distill.student.num_layers"] == "3"
+    assert m["quantize-dynamic-int8"]["size_bytes"] < 0.75 * base["size_bytes"]  # the word embeddings stay float
+    assert m["quantize-onnx-int8"]["size_bytes"] < 0.3 * base["size_bytes"]
+    for name in ("quantize-dynamic-int8", "quantize-onnx-int8", "distill-num_layers3"):
+        assert m[name]["acc_drop"] <= 0.05 and m[name]["latency_ms_p50"] > 0, name
+    decision = outcome.compression.decision
+    assert not decision.fallback and decision.champion.name == "quantize-onnx-int8"
+    champion = client.get_model_version_by_alias("reviews-minilm", "champion")
+    output = mlflow.pyfunc.load_model("models:/reviews-minilm@champion").predict(review_ids())
+    assert champion.tags["orchestrator.variant"] == "quantize-onnx-int8" and output["logits"].shape == (2, 2)
 
 
 def test_compress_refuses_bad_sources_before_work_starts(tracking_uri, tmp_path):
