@@ -105,9 +105,20 @@ def cluster_resources() -> dict[str, float]:
     return ray.cluster_resources()
 
 
-def check_fits(num_workers: int, cpus_per_worker: int, use_gpu: bool) -> None:
-    """Refuse, naming the keys, a request the whole cluster can never satisfy (instead of waiting forever)."""
-    total = cluster_resources()
+def embedded_cpus(cluster: ClusterConfig) -> int | None:
+    """The CPUs an embedded Ray of `cluster` would have (cluster.num_cpus, else what Ray detects on this
+    machine), known before it starts; None when Ray is a cluster to join (cluster.address, RAY_ADDRESS)."""
+    if cluster.address or os.environ.get("RAY_ADDRESS"):
+        return None
+    from ray._private.utils import get_num_cpus
+
+    return cluster.num_cpus or get_num_cpus()
+
+
+def check_fits(num_workers: int, cpus_per_worker: int, use_gpu: bool, resources: dict[str, float] | None = None) -> None:
+    """Refuse, naming the keys, a request the whole cluster can never satisfy (instead of waiting forever).
+    `resources`: the cluster's totals when known without asking Ray (default: the connected cluster's)."""
+    total = resources if resources is not None else cluster_resources()
     cpus = total.get("CPU", 0)
     gpus = total.get("GPU", 0)
     if use_gpu and gpus < num_workers:

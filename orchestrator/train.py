@@ -82,6 +82,7 @@ def prepare(cfg: DictConfig):
     config = resolved_config(cfg)
     uri = resolve_uri(typed.tracking.uri)
     check_reachable(uri, typed.tracking.timeout_s)
+    check_embedded_fits(typed)
     check_buildable(config)  # last: it imports the trainers and Lightning
     return typed, config, uri
 
@@ -118,7 +119,21 @@ def connect_for(typed, config: dict[str, Any]) -> None:
 
     log.info("training on %s", connect(typed.cluster, user_code_runtime_env(config)))
     if not typed.scaling.wait_for_resources:
-        check_fits(typed.scaling.min_workers or typed.scaling.num_workers, typed.scaling.cpus_per_worker, typed.scaling.use_gpu)
+        check_fits(*_request(typed.scaling))
+
+
+def _request(scaling) -> tuple[int, int, bool]:
+    return scaling.min_workers or scaling.num_workers, scaling.cpus_per_worker, scaling.use_gpu
+
+
+def check_embedded_fits(typed) -> None:
+    """An embedded Ray's CPUs are known before it starts: refuse too many workers in seconds, not after
+    Ray is up (a cluster to join, GPUs and scaling.wait_for_resources are checked once connected)."""
+    from orchestrator.cluster import check_fits, embedded_cpus
+
+    cpus = embedded_cpus(typed.cluster)
+    if cpus is not None and not typed.scaling.use_gpu and not typed.scaling.wait_for_resources:
+        check_fits(*_request(typed.scaling), resources={"CPU": cpus})
 
 
 def train_in_run(config: dict[str, Any], run_id: str, exp_id: str, uri: str, log_model: bool) -> TrainOutcome:

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import torch
 from mlflow import MlflowClient
+
+from runs import artifact_paths
 
 ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
 
@@ -66,10 +69,12 @@ def test_bad_input_exits_non_zero_naming_the_key(tmp_path, cli_env, override, me
 
 @pytest.mark.e2e
 def test_acceptance_train_digits_two_workers(tmp_path, cli_env):
-    """The acceptance command of the training path, timed (the figure goes in the issue note)."""
+    """The acceptance command of the training path, timed (the figure goes in the issue note), and the
+    one run it leaves, checked whole: params, one metric point per epoch from rank 0 only, artifacts,
+    a loadable model with a signature, secrets masked."""
     started = time.monotonic()
     out = orchestrate("train", "data=digits", "model=mlp", "trainer.max_epochs=10", "scaling.num_workers=2",
-                      cwd=tmp_path, env=cli_env)
+                      "+cluster.runtime_env.env_vars.SERVICE_TOKEN=s3cr3t", cwd=tmp_path, env=cli_env)
     wall_s = time.monotonic() - started
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     print(f"orchestrate train wall time: {wall_s:.1f} s")
@@ -81,15 +86,30 @@ def test_acceptance_train_digits_two_workers(tmp_path, cli_env):
     run = runs[0]
     assert run.info.run_id in out.stdout
     assert run.info.status == "FINISHED" and run.data.tags["orchestrator.kind"] == "train"
-    assert len(client.get_metric_history(run.info.run_id, "val/acc")) == 10
-    assert run.data.metrics["test/acc"] >= 0.90
-    assert {"optimizer.lr", "trainer.max_epochs", "scaling.num_workers"} <= set(run.data.params)
-    assert "orchestrator.config_hash" in run.data.tags
-    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "checkpoints", "plots"}
-    assert client.list_artifacts(run.info.run_id, "checkpoints")
+    for key in ("train/loss", "val/loss", "val/acc"):
+        history = client.get_metric_history(run.info.run_id, key)
+        assert len(history) == 10, key  # one point per epoch, from rank 0 only
+        assert sorted(m.step for m in history) == [m.step for m in history]
+    assert run.data.metrics["test/acc"] >= 0.90 and 0 < run.data.metrics["test/f1"] <= 1
+    assert run.data.params["trainer.max_epochs"] == "10" and run.data.params["scaling.num_workers"] == "2"
+    assert run.data.params["model.hidden_dim"] == "128" and "optimizer.lr" in run.data.params
+    assert len(run.data.tags["orchestrator.config_hash"]) == 16
+
+    # Secrets never reach MLflow in clear, in params or in config.yaml.
+    assert run.data.params["cluster.runtime_env.env_vars.SERVICE_TOKEN"] == "*****"
+    config_yaml = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))
+    assert "s3cr3t" not in Path(config_yaml).read_text()
+
+    assert {"config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "plots/learning_curves.png",
+            "plots/confusion_matrix.png"} <= artifact_paths(client, run.info.run_id)
+    best = client.download_artifacts(run.info.run_id, "checkpoints/best.ckpt", str(tmp_path))
+    assert "state_dict" in torch.load(best, weights_only=True)
     mlflow.set_tracking_uri(cli_env["MLFLOW_TRACKING_URI"])
     models = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
     assert [m.source_run_id for m in models] == [run.info.run_id]
+    model_uri = f"models:/{models[0].model_id}"
+    assert mlflow.models.get_model_info(model_uri).signature is not None
+    assert mlflow.pytorch.load_model(model_uri)(torch.randn(3, 1, 8, 8)).shape == (3, 10)
 
 
 @pytest.mark.e2e
