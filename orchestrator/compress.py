@@ -113,4 +113,4 @@ def main(cfg: DictConfig) -> None:
         where["failed variants"] = ", ".join(r.name for r in outcome.failed)
     champion = decision.champion.metrics if decision.champion else {}
     print_run_summary("compression finished", run_id, exp_id, uri,
-                      {k: champion[k] for k in ("test/acc", "acc_drop") if k in champion}, where)
+                      {k: champion[k] for k in (outcome.quality.metric, outcome.quality.change) if k in champion}, where)

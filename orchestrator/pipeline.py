@@ -4,11 +4,13 @@
     orchestrate pipeline model=cnn compression.max_acc_drop=0.005
     orchestrate pipeline compression.stages=[quantize] compression.prune.sparsities=[0.9]
     orchestrate pipeline data=text_csv data.path=reviews.csv model=pretrained_encoder model.path=<HF folder>
+    orchestrate pipeline data=text_file data.path=corpus.txt model=causal_lm compression.max_ppl_increase=0.1
     orchestrate pipeline --cfg job                        # print the composed config and exit
 
 One MLflow parent run (orchestrator.kind=pipeline) holds the training run and one child run per
 variant (orchestrator.kind=compress, orchestrator.stage, orchestrator.variant), plus plots/pareto.png
-and summary/variants.json. The smallest variant that passes the gate gets alias `champion` in the
+and summary/variants.json. Classifiers are gated on accuracy (acc_drop), language models on perplexity
+(ppl_increase). The smallest variant that passes the gate gets alias `champion` in the
 Model Registry; when none does, the baseline gets it and the summary says why.
 """
 
@@ -121,5 +123,6 @@ def main(cfg: DictConfig) -> None:
     if outcome.compression.failed:
         where["failed variants"] = ", ".join(r.name for r in outcome.compression.failed)
     champion = decision.champion.metrics if decision.champion else {}
+    quality = outcome.compression.quality
     print_run_summary("pipeline finished", outcome.run_id, outcome.experiment_id, outcome.tracking_uri,
-                      {k: champion[k] for k in ("test/acc", "acc_drop") if k in champion}, where)
+                      {k: champion[k] for k in (quality.metric, quality.change) if k in champion}, where)

@@ -1,6 +1,7 @@
 """The distill stage: a smaller student of the teacher's architecture (the teacher's model config with
 compression.distill.student merged over it), trained on Ray against the teacher with
-trainers.models.distillation.DistillationLitModule."""
+trainers.models.distillation: DistillationLitModule for classifiers, NextTokenDistillationLitModule
+(KD on the next-token distributions at every position) for language models."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.build import build_model, datamodule_args
+from orchestrator.compression.quality import is_language_model
 from orchestrator.compression.ray_fit import fit_best_state
 from orchestrator.compression.schema import DistillConfig
 from orchestrator.compression.variant import count_params
 from orchestrator.errors import ConfigError
 
 DISTILLATION = "trainers.models.distillation.DistillationLitModule"
+LM_DISTILLATION = "trainers.models.distillation.NextTokenDistillationLitModule"
 STUDENT_KEY = "compression.distill.student"
 
 
@@ -60,7 +63,7 @@ def distillation_config(config: dict[str, Any], distill: DistillConfig, teacher_
     trained = copy.deepcopy(config)
     trained["trainer"]["max_epochs"] = distill.epochs
     trained["model"] = {
-        "_target_": DISTILLATION,
+        "_target_": LM_DISTILLATION if is_language_model(config) else DISTILLATION,
         "student": _standalone(student_model_config(config, distill), datamodule),
         "teacher": _standalone(config["model"], datamodule),
         "teacher_weights": str(teacher_checkpoint),

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from orchestrator.compression.schema import CompressionConfig
 
+# The quality change a variant logs (quality.py: a classifier's or a language model's) and its limit.
+QUALITY_LIMITS = {"acc_drop": "max_acc_drop", "ppl_increase": "max_ppl_increase"}
+
 
 @dataclass
 class VariantResult:
@@ -41,8 +44,9 @@ def check(result: VariantResult, compression: CompressionConfig) -> list[str]:
         return [f"failed: {result.error}"]
     metrics = result.metrics
     reasons = []
-    if metrics["acc_drop"] > compression.max_acc_drop:
-        reasons.append(f"acc_drop {metrics['acc_drop']:.4f} > compression.max_acc_drop {compression.max_acc_drop:g}")
+    for change, limit in QUALITY_LIMITS.items():
+        if change in metrics and metrics[change] > getattr(compression, limit):
+            reasons.append(f"{change} {metrics[change]:.4f} > compression.{limit} {getattr(compression, limit):g}")
     if compression.max_size_bytes is not None and metrics["size_bytes"] > compression.max_size_bytes:
         reasons.append(f"size_bytes {metrics['size_bytes']:.0f} > compression.max_size_bytes {compression.max_size_bytes}")
     if compression.max_latency_ms is not None and metrics["latency_ms_p50"] > compression.max_latency_ms:

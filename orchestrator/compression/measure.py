@@ -1,5 +1,6 @@
-"""Measure a variant the same way as every other: test accuracy and F1, artifact size, parameter
-counts, batch-1 latency percentiles and batch-N throughput, in one process with fixed threads."""
+"""Measure a variant the same way as every other: its quality on the held-out split (accuracy and F1 of a
+classifier, loss and perplexity of a language model: quality.py), artifact size, parameter counts,
+batch-1 latency percentiles and batch-N throughput, in one process with fixed threads."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from orchestrator.compression.quality import ClassifierQuality, LanguageModelQuality, Quality
 from orchestrator.compression.schema import MeasureConfig
 from orchestrator.compression.variant import Variant
 
 log = logging.getLogger(__name__)
 
-METRIC_KEYS = ("test/acc", "test/f1", "acc_drop", "size_bytes", "num_params", "nonzero_params",
-               "latency_ms_p50", "latency_ms_p95", "throughput_sps")
+SIZE_AND_SPEED_KEYS = ("size_bytes", "num_params", "nonzero_params", "latency_ms_p50", "latency_ms_p95", "throughput_sps")
+# Every variant of a classifier's pipeline logs METRIC_KEYS; of a language model's, LM_METRIC_KEYS.
+METRIC_KEYS = (*ClassifierQuality.keys, *SIZE_AND_SPEED_KEYS)
+LM_METRIC_KEYS = (*LanguageModelQuality.keys, *SIZE_AND_SPEED_KEYS)
 
 
 @contextmanager
@@ -40,16 +43,6 @@ def held_out_split(datamodule) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(inputs), torch.cat(labels)
 
 
-def accuracy(variant: Variant, inputs: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float]:
-    """`test/acc` (micro) and `test/f1` (macro), as ClassifierLitModule computes them."""
-    with torch.inference_mode():
-        logits = torch.cat([variant.predict(batch) for batch in inputs.split(256)])
-    return {
-        "test/acc": float(MulticlassAccuracy(num_classes, average="micro")(logits, labels)),
-        "test/f1": float(MulticlassF1Score(num_classes, average="macro")(logits, labels)),
-    }
-
-
 def _timings_s(call, batches: list[torch.Tensor], num_warmup: int, num_repeats: int) -> np.ndarray:
     for i in range(num_warmup):
         call(batches[i % len(batches)])
@@ -63,7 +56,8 @@ def _timings_s(call, batches: list[torch.Tensor], num_warmup: int, num_repeats: 
 
 
 def speed(variant: Variant, inputs: torch.Tensor, config: MeasureConfig) -> dict[str, float]:
-    """Batch-1 latency percentiles (ms) and throughput (samples/s) at `throughput_batch_size`."""
+    """Batch-1 latency percentiles (ms) and throughput (samples/s) at `throughput_batch_size`; a sample
+    is one row of `inputs` (a language model's: one block of token ids)."""
     singles = list(inputs[: min(len(inputs), 256)].split(1))
     size = config.throughput_batch_size
     repeated = inputs.repeat((size // len(inputs)) + 1, *([1] * (inputs.dim() - 1))) if len(inputs) < size else inputs
@@ -78,14 +72,16 @@ def speed(variant: Variant, inputs: torch.Tensor, config: MeasureConfig) -> dict
     }
 
 
-def measure(variant: Variant, inputs: torch.Tensor, labels: torch.Tensor, num_classes: int,
-            config: MeasureConfig, baseline_acc: float | None) -> dict[str, float]:
-    """Every metric of DESIGN.md's compression contract for one variant."""
+def measure(variant: Variant, inputs: torch.Tensor, labels: torch.Tensor, quality: Quality,
+            config: MeasureConfig, baseline: float | None) -> dict[str, float]:
+    """Every metric of DESIGN.md's compression contract for one variant: `quality.keys` (its change
+    against `baseline`, the baseline's `quality.metric`; 0 for the baseline itself, None) and
+    SIZE_AND_SPEED_KEYS."""
     with torch_threads(config.num_threads):
         variant.set_num_threads(config.num_threads)
-        metrics = accuracy(variant, inputs, labels, num_classes)
+        metrics = quality.score(variant.predict, inputs, labels)
         metrics.update(speed(variant, inputs, config))
-    metrics["acc_drop"] = 0.0 if baseline_acc is None else baseline_acc - metrics["test/acc"]
+    metrics[quality.change] = 0.0 if baseline is None else quality.change_from(baseline, metrics[quality.metric])
     metrics["size_bytes"] = float(len(variant.serialized()))
     metrics["num_params"] = float(variant.num_params)
     metrics["nonzero_params"] = float(variant.nonzero_params)

@@ -1,5 +1,6 @@
-"""What the pipeline shows: the accuracy-vs-size/latency Pareto figure, the summary table (an MLflow
-table artifact) and the rich table of every variant in the terminal."""
+"""What the pipeline shows: the quality-vs-size/latency Pareto figure (test/acc of classifiers, test/ppl
+of language models), the summary table (an MLflow table artifact) and the rich table of every variant
+in the terminal."""
 
 from __future__ import annotations
 
@@ -11,60 +12,67 @@ from rich import box  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from orchestrator.compression.gate import Decision, VariantResult  # noqa: E402
+from orchestrator.compression.quality import Quality  # noqa: E402
 from orchestrator.console import console  # noqa: E402
 
-COLUMNS = ("variant", "stage", "status", "test/acc", "acc_drop", "size_bytes", "num_params", "nonzero_params",
-           "latency_ms_p50", "latency_ms_p95", "throughput_sps", "passed", "why", "run_id")
+
+def columns(quality: Quality) -> tuple[str, ...]:
+    """The summary table's columns: the variant, its quality metric and change, size, speed, the gate."""
+    return ("variant", "stage", "status", quality.metric, quality.change, "size_bytes", "num_params", "nonzero_params",
+            "latency_ms_p50", "latency_ms_p95", "throughput_sps", "passed", "why", "run_id")
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The points no other point beats on both cost (x, lower is better) and accuracy (y, higher is better)."""
+def pareto_front(points: list[tuple[float, float]], higher_is_better: bool = True) -> list[tuple[float, float]]:
+    """The points no other point beats on both cost (x, lower is better) and quality (y: higher is
+    better, or lower, a perplexity, when not `higher_is_better`)."""
+    sign = 1.0 if higher_is_better else -1.0
     front, best = [], float("-inf")
-    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
-        if y > best:
+    for x, y in sorted(points, key=lambda p: (p[0], -sign * p[1])):
+        if sign * y > best:
             front.append((x, y))
-            best = y
+            best = sign * y
     return front
 
 
-def pareto_figure(results: list[VariantResult]):
-    """Two panels: test/acc against size_bytes and against latency_ms_p50, the Pareto front drawn."""
+def pareto_figure(results: list[VariantResult], quality: Quality):
+    """Two panels: `quality.metric` against size_bytes and against latency_ms_p50, the Pareto front drawn."""
     measured = [r for r in results if r.metrics]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for axis, key, label in ((axes[0], "size_bytes", "artifact size (bytes)"), (axes[1], "latency_ms_p50", "latency p50 at batch 1 (ms)")):
-        points = [(r.metrics[key], r.metrics["test/acc"]) for r in measured]
+        points = [(r.metrics[key], r.metrics[quality.metric]) for r in measured]
         for result, (x, y) in zip(measured, points):
             axis.scatter(x, y, s=36, color="tab:green" if result.passed else "tab:red", zorder=3)
             axis.annotate(result.name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
-        front = pareto_front(points)
+        front = pareto_front(points, quality.higher_is_better)
         if front:
             axis.step(*zip(*front), where="post", color="tab:blue", alpha=0.6, label="Pareto front")
-            axis.legend(loc="lower right")
+            axis.legend(loc="lower right" if quality.higher_is_better else "upper right")
         axis.set_xscale("log")
         axis.set_xlabel(label)
-        axis.set_ylabel("test/acc")
+        axis.set_ylabel(quality.metric)
         axis.grid(alpha=0.3)
-    fig.suptitle("accuracy vs size and latency (green: passes the gate)")
+    fig.suptitle(f"{quality.metric} vs size and latency (green: passes the gate)")
     fig.tight_layout()
     return fig
 
 
-def summary_rows(results: list[VariantResult]) -> dict[str, list]:
+def summary_rows(results: list[VariantResult], quality: Quality) -> dict[str, list]:
     """The summary table, column-wise (for mlflow.log_table)."""
-    table: dict[str, list] = {column: [] for column in COLUMNS}
+    table: dict[str, list] = {column: [] for column in columns(quality)}
     for r in results:
         row = {"variant": r.name, "stage": r.stage, "status": r.status, "passed": r.passed,
                "why": "; ".join(r.failed_checks), "run_id": r.run_id}
-        for column in COLUMNS:
+        for column in table:
             table[column].append(row.get(column, r.metrics.get(column)))
     return table
 
 
-def print_variants(results: list[VariantResult], decision: Decision, version: str | None, model_name: str) -> None:
+def print_variants(results: list[VariantResult], decision: Decision, version: str | None, model_name: str,
+                   quality: Quality) -> None:
     """The rich table of every variant, then the gate's reasons and the champion decision in plain words."""
     table = Table(title="compression variants (size and speed against the baseline)", title_justify="left", box=box.SIMPLE_HEAD,
                   padding=(0, 0), pad_edge=False)
-    for column in ("variant", "test/acc", "drop", "KiB", "smaller", "p50 ms", "faster", "gate"):
+    for column in ("variant", quality.metric, quality.change, "KiB", "smaller", "p50 ms", "faster", "gate"):
         table.add_column(column, justify="left" if column in ("variant", "gate") else "right", no_wrap=True)
     baseline = next((r.metrics for r in results if r.stage == "baseline" and r.metrics), {})
     for r in results:
@@ -76,7 +84,7 @@ def print_variants(results: list[VariantResult], decision: Decision, version: st
         faster = f"{baseline['latency_ms_p50'] / m['latency_ms_p50']:.2f}x" if baseline else "-"
         verdict = "[green]pass[/]" if r.passed else "[yellow]fail[/]"
         name = f"[bold]{r.name}*[/]" if decision.champion is r else r.name
-        table.add_row(name, f"{m['test/acc']:.4f}", f"{m['acc_drop']:+.4f}", f"{m['size_bytes'] / 1024:.0f}",
+        table.add_row(name, f"{m[quality.metric]:.4f}", f"{m[quality.change]:+.4f}", f"{m['size_bytes'] / 1024:.0f}",
                       smaller, f"{m['latency_ms_p50']:.3f}", faster, verdict)
     console.print(table)
     console.print("  * champion")

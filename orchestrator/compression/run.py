@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.compression.gate import Decision, VariantResult, choose, register
+from orchestrator.compression.quality import Quality
 from orchestrator.compression.schema import CompressionConfig
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,9 @@ TAG_CHAMPION = "orchestrator.champion"
 
 @dataclass
 class CompressionOutcome:
-    """The variants, the champion decision and its registered version."""
+    """The variants, the champion decision and its registered version, and how variants were scored."""
 
+    quality: Quality
     results: list[VariantResult] = field(default_factory=list)
     decision: Decision | None = None
     registered_version: str | None = None
@@ -51,6 +53,7 @@ def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, 
     from mlflow import MlflowClient
 
     from orchestrator.compression.measure import held_out_split
+    from orchestrator.compression.quality import quality_of
     from orchestrator.compression.report import pareto_figure, print_variants, summary_rows
     from orchestrator.compression.stages import StageContext, run_stages
     from orchestrator.evaluate import load_model
@@ -61,22 +64,23 @@ def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, 
     model, datamodule = load_model(config, teacher)
     datamodule.setup("fit")
     inputs, labels = held_out_split(datamodule)
-    context = StageContext(config, compression, model, datamodule, teacher, work_dir, inputs, labels,
+    quality = quality_of(config, datamodule)
+    context = StageContext(config, compression, model, datamodule, teacher, work_dir, inputs, labels, quality,
                            parent_run_id, experiment_id, tracking_uri)
-    outcome = CompressionOutcome(results=run_stages(context))
+    outcome = CompressionOutcome(quality, results=run_stages(context))
     outcome.decision = choose(outcome.results, compression)
     outcome.registered_version = register(outcome.decision, compression, tracking_uri)
 
     client = MlflowClient(tracking_uri)
-    client.log_figure(parent_run_id, pareto_figure(outcome.results), "plots/pareto.png")
-    client.log_table(parent_run_id, summary_rows(outcome.results), "summary/variants.json")
+    client.log_figure(parent_run_id, pareto_figure(outcome.results, quality), "plots/pareto.png")
+    client.log_table(parent_run_id, summary_rows(outcome.results, quality), "summary/variants.json")
     if outcome.decision.champion is not None:
         client.set_tag(parent_run_id, TAG_CHAMPION, outcome.decision.champion.name)
         champion = outcome.decision.champion.metrics
-        for key in ("test/acc", "acc_drop", "size_bytes", "latency_ms_p50"):
+        for key in (quality.metric, quality.change, "size_bytes", "latency_ms_p50"):
             client.log_metric(parent_run_id, f"champion/{key}", champion[key])
     client.set_tag(parent_run_id, "orchestrator.gate", outcome.decision.reason[:5000])
     if outcome.failed:
         client.set_tag(parent_run_id, "orchestrator.failed_variants", ", ".join(r.name for r in outcome.failed))
-    print_variants(outcome.results, outcome.decision, outcome.registered_version, compression.registered_model_name)
+    print_variants(outcome.results, outcome.decision, outcome.registered_version, compression.registered_model_name, quality)
     return outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -88,13 +89,14 @@ class DistillConfig:
 
     Attributes:
         student: what makes the student smaller: `model.*` settings merged over the teacher's model
-            config (`{hidden_dim: 128}` for the MLP, `{num_layers: 2}` for a transformer); the student
+            config (`{hidden_dim: 128}` for the MLP, `{num_layers: 1}` for a transformer or the GPT); the student
             must have fewer parameters than the teacher. Per-model defaults: conf/compression_model/.
         init_from_teacher: start the student from the teacher's trained weights wherever a parameter has
             the same name and shape (a shallower student keeps the teacher's embeddings and first
             layers; a narrower one shares little or nothing); false: the model's own initialisation.
-        temperature: softmax temperature of the KD loss.
-        alpha: weight of the KD loss; (1 - alpha) weighs cross-entropy on the labels.
+        temperature: softmax temperature of the KD loss (a language model's: over the vocabulary, at
+            every position of a block).
+        alpha: weight of the KD loss; (1 - alpha) weighs cross-entropy on the labels (the next tokens).
         epochs: training epochs of the student.
     """
 
@@ -145,7 +147,9 @@ class CompressionConfig:
         stages: stages to run, in order (drop one to skip it); baseline always runs, as the reference.
         prune: the prune stage. quantize: the quantize stage. distill: the distill stage.
         measure: how variants are timed.
-        max_acc_drop: gate: baseline test/acc minus the variant's at most this.
+        max_acc_drop: gate of classifiers: baseline test/acc minus the variant's (`acc_drop`) at most this.
+        max_ppl_increase: gate of language models: the variant's test/ppl over the baseline's, minus 1
+            (`ppl_increase`, relative: 0.05 lets a variant be 5% more perplexed) at most this.
         max_size_bytes: gate: the variant's artifact at most this many bytes (null: no limit).
         max_latency_ms: gate: batch-1 p50 latency at most this (null: no limit).
         registered_model_name: MLflow Model Registry name of the champion.
@@ -158,6 +162,7 @@ class CompressionConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     max_acc_drop: float = 0.01
+    max_ppl_increase: float = 0.05
     max_size_bytes: Optional[int] = None
     max_latency_ms: Optional[float] = None
     registered_model_name: str = "orchestrator-model"
@@ -169,6 +174,9 @@ class CompressionConfig:
                 raise ConfigError(f"compression.stages[{i}]", f"unknown stage {stage!r}", f"choose from {list(STAGES)}")
         if self.max_acc_drop < 0:
             raise ConfigError("compression.max_acc_drop", f"must be >= 0, got {self.max_acc_drop}")
+        if not (math.isfinite(self.max_ppl_increase) and self.max_ppl_increase >= 0):
+            raise ConfigError("compression.max_ppl_increase", f"must be a finite number >= 0, got {self.max_ppl_increase}",
+                              "e.g. compression.max_ppl_increase=0.05 (5% above the baseline's perplexity)")
         if self.max_size_bytes is not None and self.max_size_bytes <= 0:
             raise ConfigError("compression.max_size_bytes", f"must be > 0, got {self.max_size_bytes}")
         if self.max_latency_ms is not None and self.max_latency_ms <= 0:

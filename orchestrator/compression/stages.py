@@ -15,6 +15,7 @@ from orchestrator.compression import prune, quantize
 from orchestrator.compression.distill import distill_student, student_name
 from orchestrator.compression.gate import VariantResult
 from orchestrator.compression.measure import measure
+from orchestrator.compression.quality import Quality
 from orchestrator.compression.ray_fit import fine_tune
 from orchestrator.compression.schema import CompressionConfig
 from orchestrator.compression.variant import OnnxVariant, TorchVariant, Variant, count_params
@@ -38,6 +39,7 @@ class StageContext:
         checkpoint: the trained checkpoint, where Ray workers can read it (the distillation teacher).
         work_dir: a folder workers can read (warm-start weights of the fine-tunes).
         inputs, labels: the held-out test split every variant is measured on.
+        quality: how variants are scored on it (accuracy of a classifier, perplexity of a language model).
         parent_run_id, experiment_id, tracking_uri: where the child runs go.
     """
 
@@ -49,6 +51,7 @@ class StageContext:
     work_dir: Path
     inputs: torch.Tensor
     labels: torch.Tensor
+    quality: Quality
     parent_run_id: str
     experiment_id: str
     tracking_uri: str
@@ -162,8 +165,9 @@ def plan(compression: CompressionConfig) -> list[PlannedVariant]:
     return planned
 
 
-def run_variant(ctx: StageContext, planned: PlannedVariant, baseline_acc: float | None) -> VariantResult:
-    """Make, measure and log one variant in its own child run; a failure ends that run FAILED."""
+def run_variant(ctx: StageContext, planned: PlannedVariant, baseline: float | None) -> VariantResult:
+    """Make, measure and log one variant in its own child run (`baseline`: the baseline's
+    `quality.metric`, None for the baseline itself); a failure ends that run FAILED."""
     import mlflow
 
     from orchestrator.tracking import flatten, run_tags
@@ -175,7 +179,7 @@ def run_variant(ctx: StageContext, planned: PlannedVariant, baseline_acc: float 
         mlflow.log_params({f"compression.{planned.stage}.{k}": v for k, v in planned.params.items()})
         mlflow.log_params(flatten({k: v for k, v in ctx.config.items() if k in ("data", "model")}))
         variant = planned.make(ctx, run.info.run_id)
-        result.metrics = measure(variant, ctx.inputs, ctx.labels, ctx.datamodule.num_classes, ctx.compression.measure, baseline_acc)
+        result.metrics = measure(variant, ctx.inputs, ctx.labels, ctx.quality, ctx.compression.measure, baseline)
         mlflow.log_metrics(result.metrics)
         result.model_uri = variant.log_model(ctx.example_input).model_uri
     except (KeyboardInterrupt, RunInterrupted):  # the user stops the whole pipeline, not one variant
@@ -192,24 +196,24 @@ def run_variant(ctx: StageContext, planned: PlannedVariant, baseline_acc: float 
 
 
 def run_stages(ctx: StageContext) -> list[VariantResult]:
-    """Every planned variant in order, with a progress display; the baseline's accuracy is the reference."""
+    """Every planned variant in order, with a progress display; the baseline's quality is the reference."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from orchestrator.console import console
 
     planned = plan(ctx.compression)
     results: list[VariantResult] = []
-    baseline_acc = None
+    baseline = None
     columns = (TextColumn("[bold]compression[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, redirect_stdout=True, redirect_stderr=True) as progress:
         task = progress.add_task("", total=len(planned))
         for item in planned:
             progress.update(task, description=f"{item.stage}: {item.name}")
-            result = run_variant(ctx, item, baseline_acc)
+            result = run_variant(ctx, item, baseline)
             if item.stage == "baseline":
                 if not result.metrics:  # every other variant is compared with it
                     raise OrchestratorError(f"the baseline could not be measured, so nothing can be compared: {result.error}")
-                baseline_acc = result.metrics["test/acc"]
+                baseline = result.metrics[ctx.quality.metric]
             results.append(result)
             progress.advance(task)
         progress.update(task, description="done")

@@ -62,10 +62,15 @@ class ClassifierLitModule(LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def training_loss(self, inputs: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The loss the training step minimises: cross-entropy on the labels (distillation adds the
+        teacher's soft targets, trainers.models.distillation)."""
+        return self.loss(logits, labels)
+
     def training_step(self, batch, batch_idx):
         x, y = batch
         logits = self(x)
-        loss = self.loss(logits, y)
+        loss = self.training_loss(x, logits, y)
         self.train_acc(logits, y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)

@@ -1,4 +1,5 @@
-"""DistillationLitModule: train a student classifier against a frozen teacher's softened logits (KD)."""
+"""Knowledge distillation: a student trained against a frozen teacher's softened logits (KD), for
+classifiers (DistillationLitModule) and next-token language models (NextTokenDistillationLitModule)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,71 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainers.models.causal_lm import NextTokenLitModule
 from trainers.models.classifier import ClassifierLitModule, OptimizerFactory, SchedulerFactory
 
 
-class DistillationLitModule(ClassifierLitModule):
-    """Hinton et al.'s knowledge distillation: loss = alpha * T^2 * KL(softmax(t/T) || softmax(s/T))
-    + (1 - alpha) * cross-entropy(s, y). Validation and test measure the student alone.
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
+                      temperature: float, alpha: float) -> torch.Tensor:
+    """Hinton et al.'s KD loss: alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * cross-entropy(s, y).
 
-    The student's weights are the `net.` entries of this module's state_dict; the teacher's are kept
-    too (frozen) so a resumed fit needs nothing else.
+    The distributions run over the last dimension and every leading position is one of them: a
+    classifier's logits [B, C] give B, a language model's [B, T, vocab] give B*T next-token
+    distributions; both terms are means over them, so their weights do not depend on T.
+    """
+    size = student_logits.shape[-1]
+    student, teacher = student_logits.reshape(-1, size), teacher_logits.reshape(-1, size)
+    t = temperature
+    soft = F.kl_div(F.log_softmax(student / t, dim=-1), F.softmax(teacher / t, dim=-1), reduction="batchmean")
+    return alpha * t * t * soft + (1.0 - alpha) * F.cross_entropy(student, targets.reshape(-1))
+
+
+class KnowledgeDistillation:
+    """What turns a LitModule into the distillation of its `net` (the student): a frozen teacher beside
+    it and the KD loss in place of its `training_loss(inputs, logits, targets)`. Listed before that
+    LitModule class (`class X(KnowledgeDistillation, ClassifierLitModule)`); its __init__ calls
+    `attach_teacher` after the LitModule's. Validation and test measure the student alone.
+
+    The student's weights are the `net.` entries of the state_dict; the teacher's are kept too
+    (frozen), so a resumed fit needs nothing else.
+    """
+
+    teacher: nn.Module
+    temperature: float
+    alpha: float
+
+    def attach_teacher(self, teacher: nn.Module, teacher_weights: str | None, init_from_teacher: bool,
+                       temperature: float, alpha: float) -> None:
+        """Load the teacher (a Lightning checkpoint, weights_only=True), optionally copy its weights into
+        the student where names and shapes match, and freeze it."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if teacher_weights:
+            checkpoint = torch.load(teacher_weights, map_location="cpu", weights_only=True)
+            teacher.load_state_dict(checkpoint.get("state_dict", checkpoint))
+        if init_from_teacher:
+            shapes = {key: value.shape for key, value in self.net.state_dict().items()}
+            self.net.load_state_dict({key: value for key, value in teacher.state_dict().items()
+                                      if key in shapes and shapes[key] == value.shape}, strict=False)
+        self.teacher = teacher.requires_grad_(False).eval()
+        self.temperature = temperature
+        self.alpha = alpha
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()  # the teacher's dropout stays off: its soft targets are deterministic
+        return self
+
+    def training_loss(self, inputs: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            teacher_logits = self.teacher(inputs)
+        return distillation_loss(logits, teacher_logits, targets, self.temperature, self.alpha)
+
+
+class DistillationLitModule(KnowledgeDistillation, ClassifierLitModule):
+    """A student classifier trained against a frozen teacher classifier (KnowledgeDistillation).
 
     Args:
         student: the student network or LitModule (inputs -> logits); the one being trained.
@@ -29,51 +86,23 @@ class DistillationLitModule(ClassifierLitModule):
         optimizer: optimizer partial. scheduler: optional scheduler partial.
     """
 
-    def __init__(
-        self,
-        student: nn.Module,
-        teacher: nn.Module,
-        num_classes: int,
-        teacher_weights: str | None = None,
-        init_from_teacher: bool = False,
-        temperature: float = 4.0,
-        alpha: float = 0.7,
-        optimizer: OptimizerFactory | None = None,
-        scheduler: SchedulerFactory | None = None,
-    ):
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    def __init__(self, student: nn.Module, teacher: nn.Module, num_classes: int, teacher_weights: str | None = None,
+                 init_from_teacher: bool = False, temperature: float = 4.0, alpha: float = 0.7,
+                 optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
         super().__init__(student, num_classes, optimizer, scheduler)
-        if teacher_weights:
-            checkpoint = torch.load(teacher_weights, map_location="cpu", weights_only=True)
-            teacher.load_state_dict(checkpoint.get("state_dict", checkpoint))
-        if init_from_teacher:
-            shapes = {key: value.shape for key, value in student.state_dict().items()}
-            student.load_state_dict({key: value for key, value in teacher.state_dict().items()
-                                     if key in shapes and shapes[key] == value.shape}, strict=False)
-        self.teacher = teacher.requires_grad_(False).eval()
-        self.temperature = temperature
-        self.alpha = alpha
+        self.attach_teacher(teacher, teacher_weights, init_from_teacher, temperature, alpha)
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.teacher.eval()  # the teacher's dropout stays off: its soft targets are deterministic
-        return self
 
-    def distillation_loss(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        t = self.temperature
-        soft = F.kl_div(F.log_softmax(student_logits / t, dim=-1), F.softmax(teacher_logits / t, dim=-1), reduction="batchmean")
-        return self.alpha * t * t * soft + (1.0 - self.alpha) * F.cross_entropy(student_logits, labels)
+class NextTokenDistillationLitModule(KnowledgeDistillation, NextTokenLitModule):
+    """A student language model trained against a frozen teacher's next-token distributions at every
+    position (KnowledgeDistillation), plus the LM cross-entropy; logs what NextTokenLitModule logs.
 
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        logits = self(x)
-        with torch.no_grad():
-            teacher_logits = self.teacher(x)
-        loss = self.distillation_loss(logits, teacher_logits, y)
-        self.train_acc(logits, y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
-        return loss
+    Args: those of DistillationLitModule, without num_classes (student and teacher: ids -> logits
+    [B, T, vocab], e.g. two CausalLMLitModules of different depth).
+    """
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, teacher_weights: str | None = None,
+                 init_from_teacher: bool = False, temperature: float = 4.0, alpha: float = 0.7,
+                 optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
+        super().__init__(student, optimizer, scheduler)
+        self.attach_teacher(teacher, teacher_weights, init_from_teacher, temperature, alpha)

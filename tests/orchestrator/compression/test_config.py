@@ -23,6 +23,9 @@ register_schemas()
         ("compression.prune.channel_ratios=[-0.2]", "compression.prune.channel_ratios[0]"),
         ("compression.distill.alpha=1.5", "compression.distill.alpha"),
         ("compression.max_acc_drop=-0.1", "compression.max_acc_drop"),
+        ("compression.max_ppl_increase=-0.01", "compression.max_ppl_increase"),
+        ("compression.max_ppl_increase=nan", "compression.max_ppl_increase"),
+        ("compression.max_ppl_increase=inf", "compression.max_ppl_increase"),
     ],
 )
 def test_bad_compression_values_name_their_key(override, key, tmp_path):

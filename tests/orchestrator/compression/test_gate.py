@@ -1,4 +1,4 @@
-"""The gate and the champion choice (pure logic)."""
+"""The gate and the champion choice (pure logic): classifiers on acc_drop, language models on ppl_increase."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from orchestrator.compression.gate import VariantResult, choose
 from orchestrator.compression.schema import CompressionConfig
 
 
-def result(name, stage, acc_drop, size, latency=0.1, status="FINISHED"):
-    metrics = {"acc_drop": acc_drop, "size_bytes": size, "latency_ms_p50": latency} if status == "FINISHED" else {}
+def result(name, stage, change, size, latency=0.1, status="FINISHED", key="acc_drop"):
+    metrics = {key: change, "size_bytes": size, "latency_ms_p50": latency} if status == "FINISHED" else {}
     return VariantResult(name, stage, run_id=name, status=status, metrics=metrics, model_uri=f"models:/{name}",
                          error=None if status == "FINISHED" else "boom")
 
@@ -42,3 +42,23 @@ def test_baseline_keeps_champion_and_says_why_when_none_passes():
     assert "no compressed variant passed" in decision.reason
     assert "onnx: size_bytes 260 > compression.max_size_bytes 100" in decision.reason
     assert "broken: failed: boom" in decision.reason
+
+
+def test_language_models_are_gated_on_their_perplexity_increase():
+    results = [
+        result("baseline", "baseline", 0.0, 1000, key="ppl_increase"),
+        result("onnx", "quantize", 0.30, 250, key="ppl_increase"),  # the smallest, but 30% more perplexed
+        result("dynamic", "quantize", 0.01, 300, key="ppl_increase"),
+        result("student", "distill", 0.08, 500, key="ppl_increase"),
+    ]
+    # max_acc_drop=0 would refuse any classifier that loses accuracy; LM variants have no acc_drop
+    decision = choose(results, CompressionConfig(max_acc_drop=0.0, max_ppl_increase=0.05))
+    assert decision.champion.name == "dynamic" and not decision.fallback
+    assert [r.name for r in results if r.passed] == ["baseline", "dynamic"]
+    assert results[1].failed_checks == ["ppl_increase 0.3000 > compression.max_ppl_increase 0.05"]
+    assert results[3].failed_checks == ["ppl_increase 0.0800 > compression.max_ppl_increase 0.05"]
+
+    assert choose(results, CompressionConfig(max_ppl_increase=0.5)).champion.name == "onnx"
+    decision = choose(results, CompressionConfig(max_ppl_increase=0.005))
+    assert decision.fallback and decision.champion.name == "baseline"
+    assert "dynamic: ppl_increase 0.0100 > compression.max_ppl_increase 0.005" in decision.reason

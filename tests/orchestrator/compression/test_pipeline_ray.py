@@ -15,11 +15,11 @@ from mlflow import MlflowClient
 
 from orchestrator.compress import run_compress
 from orchestrator.compression import quantize
-from orchestrator.compression.measure import METRIC_KEYS
+from orchestrator.compression.measure import LM_METRIC_KEYS, METRIC_KEYS
 from orchestrator.errors import ConfigError
 from orchestrator.pipeline import run_pipeline
 from compose import compose_config
-from text_samples import minilm_path, write_reviews
+from text_samples import minilm_path, write_corpus, write_reviews
 
 pytestmark = pytest.mark.ray
 
@@ -116,6 +116,19 @@ def test_pipeline_then_compress_from_its_training_run(ray_cluster, tracking_uri,
     assert client.get_model_version_by_alias("digits-mlp", "champion").tags["orchestrator.variant"] == "baseline"
 
 
+def text_pipeline(tmp_path, *overrides: str):
+    """A text model's pipeline with stages quantize and distill, on 1 worker (the digits pipeline above proves
+    2-worker DDP; here the fixed costs would double): its outcome and its child runs by variant name."""
+    outcome = run_pipeline(compose_config("pipeline", [
+        f"data.cache_dir={tmp_path / 'cache'}", "callbacks=none", "scaling.num_workers=1",
+        "compression.stages=[quantize,distill]", "compression.distill.epochs=2",
+        "compression.measure.num_repeats=30", "compression.measure.num_throughput_repeats=3", *overrides,
+    ], tmp_path))
+    runs = {r.data.tags.get("orchestrator.variant", r.data.tags["orchestrator.kind"]): r
+            for r in children(MlflowClient(), outcome.run_id, outcome.experiment_id)}
+    return outcome, runs
+
+
 def review_ids():
     """Two padded MiniLM token-id rows ("[CLS] great movie [SEP]", "[CLS] awful film [SEP]")."""
     return torch.tensor([[101, 2307, 3185, 102] + [0] * 12, [101, 9643, 2143, 102] + [0] * 12]).numpy()
@@ -123,18 +136,12 @@ def review_ids():
 
 @pytest.mark.timeout(1200)  # 2.4 min measured here (1 worker); 5.6 min under a load average of 13
 def test_pipeline_distils_and_quantizes_a_pretrained_text_encoder(ray_cluster, tracking_uri, tmp_path):
-    outcome = run_pipeline(compose_config("pipeline", [
-        "data=text_csv", f"data.path={write_reviews(tmp_path, 160)}", "data.max_length=16", "data.batch_size=16",
-        f"data.cache_dir={tmp_path / 'cache'}", "model=pretrained_encoder", f"model.path={minilm_path()}",
-        "optimizer=adamw", "optimizer.lr=0.0005", "trainer.max_epochs=2", "callbacks=none",
-        "scaling.num_workers=1",  # the digits pipeline above proves 2-worker DDP; here the fixed costs would double
-        "compression.stages=[quantize,distill]", "compression.distill.epochs=2", "compression.max_acc_drop=0.05",
-        "compression.measure.num_repeats=30", "compression.measure.num_throughput_repeats=3",
-        "compression.registered_model_name=reviews-minilm",
-    ], tmp_path))
+    outcome, runs = text_pipeline(
+        tmp_path, "data=text_csv", f"data.path={write_reviews(tmp_path, 160)}", "data.max_length=16", "data.batch_size=16",
+        "model=pretrained_encoder", f"model.path={minilm_path()}", "optimizer=adamw", "optimizer.lr=0.0005",
+        "trainer.max_epochs=2", "compression.max_acc_drop=0.05", "compression.registered_model_name=reviews-minilm",
+    )
     client = MlflowClient(tracking_uri)
-    runs = {r.data.tags.get("orchestrator.variant", r.data.tags["orchestrator.kind"]): r
-            for r in children(client, outcome.run_id, outcome.experiment_id)}
     # conf/compression_model/pretrained_encoder.yaml: int8 through torch.ao and ONNX Runtime, a 3-layer student
     assert set(runs) == {"train", "baseline", "quantize-dynamic-int8", "quantize-onnx-int8", "distill-num_layers3"}
     assert all(run.info.status == "FINISHED" for run in runs.values())
@@ -154,6 +161,49 @@ def test_pipeline_distils_and_quantizes_a_pretrained_text_encoder(ray_cluster, t
     champion = client.get_model_version_by_alias("reviews-minilm", "champion")
     output = mlflow.pyfunc.load_model("models:/reviews-minilm@champion").predict(review_ids())
     assert champion.tags["orchestrator.variant"] == "quantize-onnx-int8" and output["logits"].shape == (2, 2)
+
+
+@pytest.mark.timeout(900)  # 2.8 min measured here (1 worker, two Ray fits) beside another test run on the 2 cores
+def test_pipeline_compresses_a_causal_language_model_gated_on_perplexity(ray_cluster, tracking_uri, tmp_path):
+    outcome, runs = text_pipeline(
+        tmp_path, "data=text_file", f"data.path={write_corpus(tmp_path, 300)}", "data.block_size=32",
+        "model=causal_lm", "model.d_model=64", "model.dropout=0.0", "optimizer=adamw", "optimizer.lr=0.003",
+        "trainer.max_epochs=3", "compression.registered_model_name=corpus-gpt",
+    )
+    client = MlflowClient(tracking_uri)
+    # conf/compression_model/causal_lm.yaml: int8 through torch.ao and ONNX Runtime, a 1-block student
+    assert set(runs) == {"train", "baseline", "quantize-dynamic-int8", "quantize-onnx-int8", "distill-num_layers1"}
+    assert all(run.info.status == "FINISHED" for run in runs.values())
+    m = {name: run.data.metrics for name, run in runs.items() if name != "train"}
+    for name, metrics in m.items():  # every variant on the language-model keys, none on the classifier's
+        assert set(LM_METRIC_KEYS) <= set(metrics) and not {"test/acc", "acc_drop"} & set(metrics), name
+    base = m["baseline"]
+    assert base["test/ppl"] == pytest.approx(runs["train"].data.metrics["test/ppl"], rel=1e-3)  # the training run's own number
+    assert base["test/ppl"] < 15 and base["ppl_increase"] == 0.0  # a uniform guess over the ~40 characters: ~40
+    for name, metrics in m.items():
+        assert metrics["ppl_increase"] == pytest.approx(metrics["test/ppl"] / base["test/ppl"] - 1.0, abs=1e-6), name
+    student = m["distill-num_layers1"]
+    assert student["num_params"] < 0.7 * base["num_params"] and student["size_bytes"] < 0.7 * base["size_bytes"]
+    assert len(client.get_metric_history(runs["distill-num_layers1"].info.run_id, "train/loss")) == 2
+    assert student["test/ppl"] < 2 * base["test/ppl"]  # it learnt from the teacher (an untrained GPT is far above)
+    for name in ("quantize-dynamic-int8", "quantize-onnx-int8"):
+        assert m[name]["size_bytes"] < 0.5 * base["size_bytes"] and m[name]["ppl_increase"] < 0.05, name
+
+    # the gate: passed exactly when ppl_increase <= compression.max_ppl_increase (0.05); the smallest passing variant wins
+    results = {r.name: r for r in outcome.compression.results}
+    for name, result in results.items():
+        assert result.passed == (result.metrics["ppl_increase"] <= 0.05), (name, result.failed_checks)
+    decision = outcome.compression.decision
+    passing = [r for r in results.values() if r.passed and r.stage != "baseline"]
+    assert not decision.fallback and decision.champion.name == min(passing, key=lambda r: r.metrics["size_bytes"]).name
+    parent = client.get_run(outcome.run_id)
+    assert parent.data.tags["orchestrator.champion"] == decision.champion.name
+    assert parent.data.metrics["champion/ppl_increase"] == decision.champion.metrics["ppl_increase"]
+    assert {"plots/pareto.png", "summary/variants.json"} <= artifacts(client, outcome.run_id)
+    assert client.get_model_version_by_alias("corpus-gpt", "champion").tags["orchestrator.variant"] == decision.champion.name
+    output = mlflow.pyfunc.load_model("models:/corpus-gpt@champion").predict(torch.zeros(1, 32, dtype=torch.int64).numpy())
+    output = output["logits"] if isinstance(output, dict) else output
+    assert output.shape[:2] == (1, 32)  # next-token logits at every position of a block
 
 
 def test_compress_refuses_bad_sources_before_work_starts(tracking_uri, tmp_path):

@@ -15,6 +15,7 @@ from orchestrator.build import build_datamodule
 from orchestrator.compression import prune, quantize
 from orchestrator.compression.distill import distillation_config, student_name
 from orchestrator.compression.measure import held_out_split, measure
+from orchestrator.compression.quality import ClassifierQuality
 from orchestrator.compression.schema import MeasureConfig, PipelineConfig, register_schemas
 from orchestrator.compression.variant import OnnxVariant, TorchVariant, count_params
 from orchestrator.errors import ConfigError
@@ -112,9 +113,9 @@ def test_lstm_int8_is_smaller_and_keeps_the_accuracy(reviews):
     dynamic = TorchVariant("dynamic", "quantize", total, nonzero, module=quantize.dynamic_int8(model.net, "x86"), scripted=True)
     assert type(dynamic.module.lstm).__module__.startswith("torch.ao.nn.quantized.dynamic")  # the LSTM, not only the head
     onnx = OnnxVariant("onnx", "quantize", total, nonzero, model_bytes=quantize.onnx_int8(model.net, inputs[:2], 17))
-    reference = measure(float_variant, inputs, labels, 2, MEASURE, None)
+    reference = measure(float_variant, inputs, labels, ClassifierQuality(2), MEASURE, None)
     for variant in (dynamic, onnx):  # token ids (int64) in, through torch.ao and through ONNX Runtime
-        metrics = measure(variant, inputs, labels, 2, MEASURE, reference["test/acc"])
+        metrics = measure(variant, inputs, labels, ClassifierQuality(2), MEASURE, reference["test/acc"])
         assert metrics["size_bytes"] < 0.5 * reference["size_bytes"], variant.name
         assert metrics["acc_drop"] <= 0.02 and metrics["test/acc"] >= 0.9, variant.name
 

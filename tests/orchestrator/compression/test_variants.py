@@ -11,6 +11,7 @@ import torch
 
 from orchestrator.compression import prune, quantize
 from orchestrator.compression.measure import METRIC_KEYS, held_out_split, measure
+from orchestrator.compression.quality import ClassifierQuality
 from orchestrator.compression.schema import MeasureConfig
 from orchestrator.compression.variant import OnnxVariant, TorchVariant, count_params
 from trainers.callbacks.warm_start import resize_to
@@ -89,11 +90,11 @@ def test_measure_gives_every_metric(trained):
     model, datamodule, inputs, labels = trained
     total, nonzero = count_params(model.net)
     variant = TorchVariant("baseline", "baseline", total, nonzero, module=model.net)
-    metrics = measure(variant, inputs, labels, datamodule.num_classes, MEASURE, baseline_acc=None)
+    metrics = measure(variant, inputs, labels, ClassifierQuality(datamodule.num_classes), MEASURE, baseline=None)
     assert set(METRIC_KEYS) <= set(metrics)
     assert metrics["acc_drop"] == 0 and metrics["size_bytes"] == state_bytes(model.net)
     assert 0 < metrics["latency_ms_p50"] <= metrics["latency_ms_p95"] and metrics["throughput_sps"] > 0
     onnx = OnnxVariant("onnx", "quantize", total, nonzero, model_bytes=quantize.onnx_int8(model.net, inputs[:2], 17))
-    measured = measure(onnx, inputs, labels, datamodule.num_classes, MEASURE, baseline_acc=metrics["test/acc"])
+    measured = measure(onnx, inputs, labels, ClassifierQuality(datamodule.num_classes), MEASURE, baseline=metrics["test/acc"])
     assert measured["acc_drop"] == pytest.approx(metrics["test/acc"] - measured["test/acc"])
     assert measured["size_bytes"] < metrics["size_bytes"] / 2.5
