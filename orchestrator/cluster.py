@@ -45,13 +45,6 @@ def check_address(address: str, key: str = "cluster.address", timeout_s: float =
         ) from err
 
 
-def free_port(host: str) -> int:
-    """A TCP port free on `host` right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 def connect(cluster: ClusterConfig, runtime_env: dict | None = None) -> str:
     """Start or join Ray for this process. Returns a short description of where it runs."""
     import ray
@@ -74,7 +67,9 @@ def connect(cluster: ClusterConfig, runtime_env: dict | None = None) -> str:
         # Ray's own state-API calls inside workers (Ray Train's PlacementGroupCleaner, at every run's end)
         # look for "the" local Ray and, with several on the machine, wait out a 12 s timeout: point them
         # at this one's dashboard, on a port chosen here so that it is known before the workers start.
-        dashboard_port = free_port(cluster.dashboard_host)
+        from ray._common.network_utils import find_free_port
+
+        dashboard_port = find_free_port()
         host = "127.0.0.1" if cluster.dashboard_host in ("0.0.0.0", "::", "") else cluster.dashboard_host
         env["env_vars"] = {"RAY_API_SERVER_ADDRESS": f"http://{host}:{dashboard_port}", **env.get("env_vars", {})}
     common = dict(runtime_env=env or None, log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)

@@ -16,6 +16,7 @@ import psutil
 import pytest
 import torch
 from mlflow import MlflowClient
+from ray._common.network_utils import find_free_port
 
 from orchestrator.checkpoints import CHECKPOINT_NAME, newest_loadable
 from runs import ORCHESTRATE, SLOW_RUN, only_run, wait_for_epochs
@@ -125,12 +126,6 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, capl
     assert newest_loadable(bad) is None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(db: Path, port: int, artifacts: Path) -> subprocess.Popen:
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
@@ -156,7 +151,7 @@ def stop_server(server: subprocess.Popen) -> None:
 def test_metrics_logged_while_the_tracking_server_is_down_land_when_it_returns(tmp_path):
     from orchestrator.run_logger import RunLogger
 
-    port = free_port()
+    port = find_free_port()
     db, artifacts = tmp_path / "mlflow.db", tmp_path / "artifacts"
     server = start_server(db, port, artifacts)
     try:
