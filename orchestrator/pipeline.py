@@ -89,7 +89,8 @@ def run_pipeline(cfg: DictConfig) -> PipelineOutcome:
     from orchestrator.launch import user_code_runtime_env
     from orchestrator.logs import quiet_libraries
     from orchestrator.tracking import experiment_id, flatten, mask_secrets, run_tags
-    from orchestrator.train import run_train
+    from orchestrator.schema import validate
+    from orchestrator.train import train_prepared
 
     typed, config, uri = prepare_compression(cfg, PipelineConfig)
     quiet_libraries()
@@ -100,7 +101,9 @@ def run_pipeline(cfg: DictConfig) -> PipelineOutcome:
     public = mask_secrets(config)
     with parent_run(uri, exp_id, typed.tracking.run_name, run_tags("pipeline", config), flatten(public),
                     OmegaConf.to_yaml(public)) as run_id:
-        trained = run_train(OmegaConf.create(training_part(config)), parent_run_id=run_id)
+        # check_compressible built the data and model once already: no second build for the training run
+        training = training_part(config)
+        trained = train_prepared(validate(OmegaConf.create(training)), training, uri, parent_run_id=run_id)
         with tempfile.TemporaryDirectory(prefix="orchestrator-") as tmp:
             checkpoint = Path(client.download_artifacts(trained.run_id, "checkpoints/best.ckpt", tmp))
             outcome = compress_checkpoint(config, typed.compression, checkpoint, run_id, exp_id, uri)

@@ -89,13 +89,18 @@ def prepare(cfg: DictConfig):
 
 def run_train(cfg: DictConfig, parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None) -> TrainOutcome:
     """Validate, connect to Ray, create the MLflow run, train on Ray, then evaluate and log the model."""
+    return train_prepared(*prepare(cfg), parent_run_id=parent_run_id, extra_tags=extra_tags)
+
+
+def train_prepared(typed, config: dict[str, Any], uri: str, parent_run_id: str | None = None,
+                   extra_tags: dict[str, str] | None = None) -> TrainOutcome:
+    """run_train for a config that prepare() (or a caller's equivalent checks) already passed."""
     import mlflow
     from mlflow import MlflowClient
 
     from orchestrator.logs import quiet_libraries
     from orchestrator.tracking import experiment_id, flatten, mask_secrets, run_tags
 
-    typed, config, uri = prepare(cfg)
     quiet_libraries()  # after the checks: it imports Lightning (seconds), which a bad value need not wait for
     connect_for(typed, config)
     mlflow.set_tracking_uri(uri)
