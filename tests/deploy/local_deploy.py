@@ -16,6 +16,10 @@ ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
 CLUSTER_PORT_BASE = 15343
 PG_PORT = 15392
 MLFLOW_PORT = 15393
+# The basic-auth MLflow server of test_mlflow_auth.py, between the session deployment and the node-loss
+# clusters (15420..15692).
+AUTH_PG_PORT = 15394
+AUTH_MLFLOW_PORT = 15395
 START_TIMEOUT_S = 420
 
 
