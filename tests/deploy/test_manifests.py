@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -122,15 +123,51 @@ def test_mlflow_compose_postgres_and_minio():
     services = compose["services"]
     assert {"postgres", "minio", "mlflow"} <= set(services)
     mlflow = services["mlflow"]
-    assert f"{MLFLOW_PORT}:{MLFLOW_PORT}" in mlflow["ports"]
+    assert f"${{BIND_ADDRESS:-127.0.0.1}}:{MLFLOW_PORT}:{MLFLOW_PORT}" in mlflow["ports"]
     command = mlflow["command"]
     assert "--serve-artifacts" in command and "s3://mlflow/" in command and f"--port {MLFLOW_PORT}" in command
     assert mlflow["environment"]["BACKEND_STORE_URI"].startswith("postgresql+psycopg://")
     assert mlflow["environment"]["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
-    assert "9000:9000" in services["minio"]["ports"]
+    assert services["minio"]["ports"] == ["${BIND_ADDRESS:-127.0.0.1}:9000:9000", "${BIND_ADDRESS:-127.0.0.1}:9001:9001"]
     # secrets come from the environment, never from the file
     assert "${POSTGRES_PASSWORD:?" in (DEPLOY / "mlflow" / "compose.yaml").read_text()
     assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+@pytest.fixture
+def compose_mlflow_command(tmp_path):
+    """Runs the compose file's mlflow command in /bin/sh as the container would, with `pip` and `mlflow`
+    replaced by scripts that record their arguments (Docker cannot run here)."""
+    command = load("mlflow/compose.yaml")["services"]["mlflow"]["command"].replace("$$", "$")
+    for name in ("pip", "mlflow"):
+        stub = tmp_path / name
+        stub.write_text(f'#!/bin/sh\necho "{name} $*" >> {tmp_path}/calls\n')
+        stub.chmod(0o755)
+
+    def run(admin_password: str) -> tuple[subprocess.CompletedProcess, str]:
+        env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password, "BACKEND_STORE_URI": "postgresql+psycopg://db"}
+        assert command.startswith("/bin/sh -c ")
+        done = subprocess.run(["/bin/sh", "-c", shlex.split(command)[2]], env=env, capture_output=True, text=True, timeout=30)
+        calls = tmp_path / "calls"
+        return done, calls.read_text() if calls.exists() else ""
+
+    return run
+
+
+def test_mlflow_compose_requires_authentication_with_a_non_default_admin_password(compose_mlflow_command):
+    environment = load("mlflow/compose.yaml")["services"]["mlflow"]["environment"]
+    assert environment["MLFLOW_AUTH_ADMIN_PASSWORD"] == "${MLFLOW_ADMIN_PASSWORD:?set MLFLOW_ADMIN_PASSWORD}"
+    assert environment["MLFLOW_FLASK_SERVER_SECRET_KEY"].startswith("${MLFLOW_FLASK_SERVER_SECRET_KEY:?")
+
+    done, calls = compose_mlflow_command("password1234")
+    assert done.returncode != 0 and "MLFLOW_ADMIN_PASSWORD" in done.stderr and calls == ""
+
+    done, calls = compose_mlflow_command("s3cret-Admin-pw")
+    assert done.returncode == 0, done.stderr
+    pip, server = calls.splitlines()
+    assert "mlflow[auth]==3.17.2" in pip  # Flask-WTF: the basic-auth app does not start without it
+    assert server.startswith("mlflow server ") and "--app-name basic-auth" in server
+    assert "--backend-store-uri postgresql+psycopg://db" in server
 
 
 @pytest.mark.parametrize("script", ["local/cluster", "local/mlflow"])
