@@ -63,6 +63,9 @@ def check_cluster_spec(spec: dict) -> None:
         # token auth (Ray 2.60) from a Secret, and the MLflow service of deploy/mlflow on its port
         assert env["RAY_AUTH_MODE"] == "token" and env["RAY_AUTH_TOKEN"]["secretKeyRef"]["name"] == "ray-auth"
         assert env["MLFLOW_TRACKING_URI"] == f"http://mlflow:{MLFLOW_PORT}"
+        # deploy/mlflow requires a user: the credentials come from a Secret, never from the manifest
+        assert {env[f"MLFLOW_TRACKING_{key.upper()}"]["secretKeyRef"]["key"] for key in ("username", "password")} == {"username", "password"}
+        assert env["MLFLOW_TRACKING_PASSWORD"]["secretKeyRef"]["name"] == "mlflow-auth"
     gpu = containers(groups["gpu"]["template"])[0]
     assert gpu["resources"]["limits"]["nvidia.com/gpu"] == "1" and gpu["image"].endswith(":gpu")
     assert "nvidia.com/gpu" not in containers(groups["cpu"]["template"])[0]["resources"]["limits"]
