@@ -25,6 +25,10 @@ RAY_ENV_DEFAULTS = {
     "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1",
     "RAY_DEDUP_LOGS": "1",
 }
+# For an embedded Ray only: Ray Train's PreemptionWatcher (one actor process per run, polling Ray's drain
+# state every 5 s) watches for nodes an autoscaler or a cloud is about to take away; a local embedded
+# Ray has none. Its start-up (~2 s of CPU) is part of every sweep trial's fixed cost on a small machine.
+EMBEDDED_RAY_ENV_DEFAULTS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 
 
 def check_address(address: str, key: str = "cluster.address", timeout_s: float = 5.0) -> None:
@@ -81,6 +85,8 @@ def connect(cluster: ClusterConfig, runtime_env: dict | None = None) -> str:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(**common)  # joins the cluster that runs this job
         return f"the Ray cluster of this job ({os.environ['RAY_ADDRESS']})"
+    for name, value in EMBEDDED_RAY_ENV_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     # address="local": never join a stale cluster recorded in /tmp/ray (FACTS.md).
     ray.init(
         address="local",
