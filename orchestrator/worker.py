@@ -67,6 +67,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import lightning
     import torch
     from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, RayTrainReportCallback, prepare_trainer
+    from ray.train.v2._internal.execution import context as train_context
 
     from orchestrator.build import build_callbacks, build_datamodule, build_model
     from orchestrator.logs import quiet_libraries
@@ -77,6 +78,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     config = loop_config["config"]
     quiet_libraries()
     logging.getLogger("trainers").setLevel(logging.INFO)  # EpochSummary's per-epoch line
+    # Ray Train logs every report (metrics and checkpoint path, ~600 characters) at INFO through a logger
+    # named after its file, which LoggingConfig does not reach; EpochSummary already says it in one line.
+    logging.getLogger(train_context.__file__).setLevel(logging.WARNING)
     # Ray sets OMP_NUM_THREADS=1 in workers; give each worker exactly the CPUs it reserved.
     torch.set_num_threads(config["scaling"]["cpus_per_worker"])
     lightning.seed_everything(config["seed"], workers=True, verbose=False)
