@@ -41,25 +41,27 @@ def test_hydra_flags_work(tmp_path, cli_env):
 
 
 @pytest.mark.parametrize(
-    "override, message",
+    "command, message",
     [
-        ("optimizer.lr=-1", "optimizer.lr: must be > 0"),
-        ("model=no_such_model", "Could not find 'model/no_such_model'"),
-        ("scaling.num_workrs=2", "scaling.num_workrs"),
-        ("data=csv", "data.path"),
-        ("model._target_=nopkg.Model", "model._target_: cannot import"),
-        ("tracking.uri=http://127.0.0.1:1", "tracking.uri"),
-        ("optimizer.lr=", "optimizer.lr"),
-        ("optimizer.lr=[1e-3", "malformed override 'optimizer.lr=[1e-3'"),
-        ("trainer.max_epochs=0", "trainer.max_epochs: must be > 0"),
-        ("cluster.address=127.0.0.1:1", "cluster.address: nothing answers at 127.0.0.1:1"),
-        ("scaling.num_workers=64", "scaling.num_workers=64"),
-        ("scaling.use_gpu=true", "scaling.use_gpu=true asks for 2 GPU(s) but the cluster has 0"),
+        ("train optimizer.lr=-1", "optimizer.lr: must be > 0"),
+        ("train model=no_such_model", "Could not find 'model/no_such_model'"),
+        ("train scaling.num_workrs=2", "scaling.num_workrs"),
+        ("train data=csv", "data.path"),
+        ("train model._target_=nopkg.Model", "model._target_: cannot import"),
+        ("train tracking.uri=http://127.0.0.1:1", "tracking.uri"),
+        ("train optimizer.lr=", "optimizer.lr"),
+        ("train optimizer.lr=[1e-3", "malformed override 'optimizer.lr=[1e-3'"),
+        ("train trainer.max_epochs=0", "trainer.max_epochs: must be > 0"),
+        ("train cluster.address=127.0.0.1:1", "cluster.address: nothing answers at 127.0.0.1:1"),
+        ("train scaling.num_workers=64", "scaling.num_workers=64"),
+        ("train scaling.cpus_per_worker=64", "scaling.cpus_per_worker=64"),
+        ("train scaling.use_gpu=true", "scaling.use_gpu=true asks for 2 GPU(s) but the cluster has 0"),
+        ("compress source.run_id=no_such_run", "source.run_id: no MLflow run 'no_such_run'"),
     ],
 )
-def test_bad_input_exits_non_zero_naming_the_key(tmp_path, cli_env, override, message):
+def test_bad_input_exits_non_zero_naming_the_key(tmp_path, cli_env, command, message):
     started = time.monotonic()
-    out = orchestrate("train", override, cwd=tmp_path, env=cli_env, timeout=180)
+    out = orchestrate(*command.split(" "), cwd=tmp_path, env=cli_env, timeout=180)
     assert out.returncode != 0
     assert message in " ".join((out.stderr + out.stdout).split())  # rich wraps long lines
     assert "Traceback" not in out.stderr
