@@ -8,11 +8,13 @@ import re
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 from mlflow import MlflowClient
 
-from local_deploy import orchestrate, user_env
+from local_deploy import PG_PORT, orchestrate, user_env
 
 JOB_ID = re.compile(r"orchestrate-train-\d{8}-\d{6}-[0-9a-f]{6}")
 pytestmark = pytest.mark.e2e
@@ -146,3 +148,16 @@ def test_jobs_help_and_missing_job_id(tmp_path):
     assert out.returncode == 2 and "needs a JOB_ID" in out.stderr
     out = orchestrate("submit", "--help", cwd=tmp_path)
     assert out.returncode == 0 and "--no-wait" in out.stdout and "-- VERB [OVERRIDES]" in out.stdout
+
+
+def test_dashboard_mlflow_and_postgres_listen_on_loopback_only(local_deploy):
+    """What deploy/local starts answers only on this machine unless told otherwise (the scripts' --host
+    and the dashboard's --dashboard-host are 127.0.0.1 by default)."""
+    ports = {urlsplit(local_deploy.address).port: "Ray dashboard", urlsplit(local_deploy.tracking_uri).port: "MLflow",
+             PG_PORT: "PostgreSQL"}
+    listening: dict[int, set[str]] = {}
+    for connection in psutil.net_connections(kind="inet"):
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port in ports:
+            listening.setdefault(connection.laddr.port, set()).add(connection.laddr.ip)
+    assert set(listening) == set(ports), f"not listening: {[ports[p] for p in set(ports) - set(listening)]}"
+    assert all(addresses == {"127.0.0.1"} for addresses in listening.values()), listening

@@ -1,5 +1,5 @@
-"""Faults injected for real: a worker SIGKILLed mid-run, Ctrl-C then resume, a NaN loss, a corrupt
-checkpoint, a tracking server that goes away mid-run."""
+"""Faults injected for real: a worker SIGKILLed mid-run, Ctrl-C then resume, a NaN loss, one rank raising,
+a corrupt checkpoint, a tracking server that goes away mid-run."""
 
 from __future__ import annotations
 
@@ -108,6 +108,39 @@ def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint(ray_cluster, 
     assert len(checkpoints) >= 1
     path, contents = newest_loadable(checkpoints[-1])
     assert contents["epoch"] >= 1 and all(torch.isfinite(v).all() for v in contents["state_dict"].values())
+
+
+# A user's own callback (shipped to the workers by the product, as any `_target_` outside the installed
+# packages): rank 1 alone raises as its second epoch starts, while rank 0 goes on into that epoch and
+# waits for rank 1 in the first gradient all-reduce.
+ONE_RANK_RAISES = """
+from lightning import Callback
+
+
+class RaiseOnRankOne(Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.global_rank == 1 and trainer.current_epoch == 1:
+            raise RuntimeError("rank 1 gives up at epoch 2")
+"""
+
+
+@pytest.mark.e2e
+def test_one_rank_raising_ends_the_whole_run_failed_instead_of_blocking_the_others(tmp_path, cli_env):
+    (tmp_path / "one_rank.py").write_text(ONE_RANK_RAISES)
+    started = time.monotonic()
+    out = subprocess.run(
+        [ORCHESTRATE, "train", "data=synthetic", "data.num_samples=4096", "model=mlp", "callbacks=none",
+         "tracking.log_model=false", "trainer.max_epochs=4", "scaling.num_workers=2",
+         "+callbacks.one_rank._target_=one_rank.RaiseOnRankOne"],
+        cwd=tmp_path, env={**cli_env, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True, timeout=600,
+    )
+    took = time.monotonic() - started
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "rank 1: RuntimeError: rank 1 gives up at epoch 2" in " ".join((out.stdout + out.stderr).split())
+    run = only_run(MlflowClient(cli_env["MLFLOW_TRACKING_URI"]))
+    assert run.info.status == "FAILED" and "rank 1 gives up" in run.data.tags["orchestrator.error"]
+    assert len(MlflowClient(cli_env["MLFLOW_TRACKING_URI"]).get_metric_history(run.info.run_id, "val/acc")) == 1
+    assert took < 300  # a whole run, start to FAILED: rank 0 was not left waiting for rank 1
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
