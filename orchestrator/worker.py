@@ -102,4 +102,4 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         default_root_dir=tempfile.mkdtemp(prefix="orchestrator-"),
     )
     trainer = prepare_trainer(trainer)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_checkpoint(loop_config))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_checkpoint(loop_config), weights_only=True)
