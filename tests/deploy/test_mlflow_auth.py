@@ -20,7 +20,7 @@ from local_deploy import AUTH_MLFLOW_PORT, AUTH_PG_PORT, MLFLOW_SCRIPT, START_TI
 pytestmark = pytest.mark.e2e
 URL = f"http://127.0.0.1:{AUTH_MLFLOW_PORT}"
 SEARCH = f"{URL}/api/2.0/mlflow/experiments/search?max_results=1"
-# MLflow's built-in admin password (mlflow/server/auth/basic_auth.ini), which anyone can look up.
+# The admin password older MLflow releases shipped in basic_auth.ini, still in tutorials: anyone can guess it.
 DEFAULT_ADMIN_PASSWORD = "password1234"
 # Run with the env of `source $STATE_DIR/env`: creates an experiment and a FINISHED run with one param.
 CLIENT = """
