@@ -4,7 +4,7 @@ Shared by both sweep plugins (the Ray launcher behind `orchestrate train -m` and
 - `open_sweep_run` finds the sweep run of the same sweep definition (tag `orchestrator.sweep_key`) or
   creates it, so re-running a sweep after an interruption continues under the same run;
 - `finished_trials` lists the config hashes already trained to the end, which a re-run skips;
-- `close_sweep_run` settles trials left RUNNING, records the best trial, plots the metric against
+- `close_sweep_run` settles trials left RUNNING, counts each trial once (its latest attempt), records the best trial, plots the metric against
   every swept parameter, prints the summary, and ends the sweep run FINISHED (FAILED if a trial failed).
 """
 
@@ -135,6 +135,18 @@ def settle_trial(tracking_uri: str, run_id: str, early_stopped: bool) -> None:
     client.set_terminated(run_id, "FINISHED" if early_stopped else "KILLED")
 
 
+def latest_attempts(runs: list) -> list:
+    """The trial runs that count: a re-run sweep leaves a trial's earlier FAILED or KILLED runs behind,
+    which its later attempt (same config hash) supersedes. FINISHED runs always count."""
+    latest: dict[str, Any] = {}
+    for run in runs:
+        key = run.data.tags.get(TAG_CONFIG_HASH) or run.info.run_id
+        if key not in latest or (run.info.start_time or 0) > (latest[key].info.start_time or 0):
+            latest[key] = run
+    return [run for run in runs
+            if run.info.status == "FINISHED" or run is latest[run.data.tags.get(TAG_CONFIG_HASH) or run.info.run_id]]
+
+
 def _number(value: str) -> float | str:
     try:
         return float(value)
@@ -151,7 +163,7 @@ def close_sweep_run(tracking_uri: str, experiment_id: str, sweep_run_id: str, sw
 
     client = MlflowClient(tracking_uri)
     outcome = SweepOutcome(sweep_run_id, experiment_id, tracking_uri, num_skipped=num_skipped)
-    for run in children(tracking_uri, experiment_id, sweep_run_id):
+    for run in latest_attempts(children(tracking_uri, experiment_id, sweep_run_id)):
         status = run.info.status
         if status == "RUNNING":  # a trial whose process died: never leave it RUNNING
             client.set_terminated(run.info.run_id, "KILLED")

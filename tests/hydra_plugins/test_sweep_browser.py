@@ -19,9 +19,26 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--window-size=1600,1200")
-SWEEP = ["trainer.limit_train_batches=1.0,0.5,0",  # the third trial trains on no batch: it fails
+SWEEP = ["trainer.limit_train_batches=1.0,0.5,0.25",  # the third trial fails once (FAIL_ONCE below)
          "data=digits", "model=mlp", "model.hidden_dim=16", "trainer.max_epochs=2", "scaling.num_workers=1",
-         "tracking.experiment=sweep-e2e", "tracking.log_model=false"]
+         "tracking.experiment=sweep-e2e", "tracking.log_model=false", "+callbacks.flaky._target_=fail_once.FailOnce"]
+# A user's callback (shipped to the workers like any `_target_`): the trial on a quarter of the batches
+# raises the first time it trains, and trains normally once `marker` exists, as after a fixed glitch.
+FAIL_ONCE = """
+from pathlib import Path
+
+from lightning import Callback
+
+
+class FailOnce(Callback):
+    def __init__(self, marker):
+        self.marker = Path(marker)
+
+    def on_train_start(self, trainer, pl_module):
+        if trainer.limit_train_batches == 0.25 and not self.marker.exists():
+            self.marker.touch()
+            raise RuntimeError("a glitch on the first attempt")
+"""
 
 
 def free_port() -> int:
@@ -96,11 +113,13 @@ def page_text(url: str, expected: list[str], timeout_s: float = 90) -> str:
 @pytest.mark.e2e
 @pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="Debian chromium + chromium-driver not installed")
 def test_grid_sweep_rerun_compare_and_browser(mlflow_server, tmp_path, cli_env):
-    env = {**cli_env, "MLFLOW_TRACKING_URI": mlflow_server}
+    env = {**cli_env, "MLFLOW_TRACKING_URI": mlflow_server, "PYTHONPATH": str(tmp_path)}
+    (tmp_path / "fail_once.py").write_text(FAIL_ONCE)
+    sweep_args = ["train", "-m", *SWEEP, f"+callbacks.flaky.marker={tmp_path / 'failed-once'}"]
     client = MlflowClient(mlflow_server)
 
-    # 1. three trials on Ray, two at a time; the one with no training batch fails, the others go on
-    first = orchestrate(["train", "-m", *SWEEP], env, tmp_path)
+    # 1. three trials on Ray, two at a time; the one on a quarter of the batches fails, the others go on
+    first = orchestrate(sweep_args, env, tmp_path)
     assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
     assert "1 of 3 trials failed" in first.stderr, first.stderr[-3000:]
     experiment = client.get_experiment_by_name("sweep-e2e")
@@ -110,8 +129,9 @@ def test_grid_sweep_rerun_compare_and_browser(mlflow_server, tmp_path, cli_env):
     assert sweep.info.status == "FAILED"  # a trial failed; re-running the sweep continues it
     trials = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep.info.run_id}'")
     by_batches = {t.data.params["trainer.limit_train_batches"]: t for t in trials}
-    assert sorted(by_batches) == ["0", "0.5", "1.0"]
-    assert by_batches["0"].info.status == "FAILED" and by_batches["0"].data.tags.get("orchestrator.error")
+    assert sorted(by_batches) == ["0.25", "0.5", "1.0"]
+    assert by_batches["0.25"].info.status == "FAILED"
+    assert "a glitch on the first attempt" in by_batches["0.25"].data.tags.get("orchestrator.error", "")
     finished = [by_batches["1.0"], by_batches["0.5"]]
     for trial in finished:
         assert trial.info.status == "FINISHED"
@@ -122,14 +142,17 @@ def test_grid_sweep_rerun_compare_and_browser(mlflow_server, tmp_path, cli_env):
     assert sweep.data.metrics["best/val/acc"] == pytest.approx(best.data.metrics["val/acc"])
     assert "plots/metric_vs_params.png" in [a.path for a in client.list_artifacts(sweep.info.run_id, "plots")]
 
-    # 2. the same command again: FINISHED trials are skipped, the failed one runs again, same sweep run
-    again = orchestrate(["train", "-m", *SWEEP], env, tmp_path)
-    assert again.returncode == 1
+    # 2. the same command again: FINISHED trials are skipped, the failed one runs again and now
+    # passes, under the same sweep run, which ends FINISHED (the superseded attempt no longer counts)
+    again = orchestrate(sweep_args, env, tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "2 trial(s) already FINISHED" in again.stdout, again.stdout[-3000:]
     assert len(client.search_runs([experiment.experiment_id], "tags.`orchestrator.kind` = 'sweep'")) == 1
     trials = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep.info.run_id}'")
-    assert sorted(t.info.status for t in trials) == ["FAILED", "FAILED", "FINISHED", "FINISHED"]
-    assert client.get_run(sweep.info.run_id).info.status == "FAILED"
+    assert sorted(t.info.status for t in trials) == ["FAILED", "FINISHED", "FINISHED", "FINISHED"]
+    rerun = client.get_run(sweep.info.run_id)
+    assert rerun.info.status == "FINISHED"
+    assert rerun.data.metrics["num_trials"] == 3 and rerun.data.metrics["num_failed_trials"] == 0
 
     # 3. orchestrate compare: table, plot, and the UI's compare-view URL
     plot = tmp_path / "cmp.png"

@@ -1,0 +1,82 @@
+"""The sweep run's bookkeeping on a real MLflow store: which trial runs count, and how trials Tune
+stopped are settled."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from mlflow import MlflowClient
+
+from orchestrator.sweep import TAG_EARLY_STOPPED, TAG_PARENT, close_sweep_run, open_sweep_run, settle_trial
+from orchestrator.tracking import TAG_CONFIG_HASH
+
+
+@pytest.fixture
+def store(tmp_path):
+    return f"sqlite:///{tmp_path / 'mlruns.db'}"
+
+
+def add_trial(client: MlflowClient, exp_id: str, sweep_run_id: str, config_hash: str, status: str, acc: float | None = None) -> str:
+    run = client.create_run(exp_id, tags={TAG_PARENT: sweep_run_id, TAG_CONFIG_HASH: config_hash})
+    client.log_param(run.info.run_id, "optimizer.lr", config_hash)
+    if acc is not None:
+        client.log_metric(run.info.run_id, "val/acc", acc)
+    if status != "RUNNING":
+        client.set_terminated(run.info.run_id, status)
+    time.sleep(0.01)  # distinct start times: attempts are ordered by them
+    return run.info.run_id
+
+
+def test_a_rerun_that_passes_supersedes_the_failed_attempt(store):
+    client = MlflowClient(store)
+    sweep_id, exp_id, _ = open_sweep_run(store, "sweeps", "key", {}, {})
+    add_trial(client, exp_id, sweep_id, "a", "FINISHED", 0.9)
+    add_trial(client, exp_id, sweep_id, "b", "FAILED")   # first run of the sweep
+    add_trial(client, exp_id, sweep_id, "b", "KILLED")   # an interrupted re-run
+    passed = add_trial(client, exp_id, sweep_id, "b", "FINISHED", 0.95)  # the re-run that passed
+
+    outcome = close_sweep_run(store, exp_id, sweep_id, ["optimizer.lr"], "val/acc", "max")
+
+    assert outcome.num_failed == 0 and len(outcome.trials) == 2
+    assert outcome.best.run_id == passed
+    run = client.get_run(sweep_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["num_trials"] == 2 and run.data.metrics["num_failed_trials"] == 0
+
+
+def test_a_trial_that_keeps_failing_counts_once(store):
+    client = MlflowClient(store)
+    sweep_id, exp_id, _ = open_sweep_run(store, "sweeps", "key", {}, {})
+    add_trial(client, exp_id, sweep_id, "a", "FINISHED", 0.9)
+    add_trial(client, exp_id, sweep_id, "b", "FAILED")
+    last = add_trial(client, exp_id, sweep_id, "b", "FAILED")
+    left_running = add_trial(client, exp_id, sweep_id, "c", "RUNNING")  # its process died
+
+    outcome = close_sweep_run(store, exp_id, sweep_id, ["optimizer.lr"], "val/acc", "max")
+
+    assert sorted((t.run_id, t.status) for t in outcome.trials if t.status != "FINISHED") == sorted(
+        [(last, "FAILED"), (left_running, "KILLED")])
+    assert outcome.num_failed == 2
+    assert client.get_run(left_running).info.status == "KILLED"
+    assert client.get_run(sweep_id).info.status == "FAILED"
+
+
+def test_settle_trial_ends_an_early_stopped_trial_finished_and_a_lost_one_killed(store):
+    client = MlflowClient(store)
+    sweep_id, exp_id, _ = open_sweep_run(store, "sweeps", "key", {}, {})
+    stopped = add_trial(client, exp_id, sweep_id, "a", "FAILED", 0.5)  # Tune's stop raised inside the trial
+    client.set_tag(stopped, "orchestrator.error", "stopped")
+    lost = add_trial(client, exp_id, sweep_id, "b", "RUNNING")
+    failed = add_trial(client, exp_id, sweep_id, "c", "FAILED")
+
+    settle_trial(store, stopped, early_stopped=True)
+    settle_trial(store, lost, early_stopped=False)
+    settle_trial(store, failed, early_stopped=False)
+
+    run = client.get_run(stopped)
+    assert run.info.status == "FINISHED" and run.data.tags[TAG_EARLY_STOPPED] == "true"
+    assert "orchestrator.error" not in run.data.tags
+    assert client.get_run(lost).info.status == "KILLED"
+    assert client.get_run(lost).data.tags[TAG_EARLY_STOPPED] == "false"
+    assert client.get_run(failed).info.status == "FAILED"  # a real failure stays one
