@@ -36,7 +36,9 @@ def check_overrides(args: list[str]) -> None:
         try:
             parser.parse_overrides([arg])
         except OverrideParseException as err:
-            print(f"error: malformed override {arg!r}: {err.message.splitlines()[0]} "
+            # Hydra's lines (where parsing stopped, and why, e.g. "empty choice is not legal"), not its link
+            why = "; ".join(line for line in err.message.splitlines() if line and not line.startswith("See "))
+            print(f"error: malformed override {arg!r}: {why} "
                   "(grammar: https://hydra.cc/docs/advanced/override_grammar/basic/)", file=sys.stderr)
             sys.exit(2)
 

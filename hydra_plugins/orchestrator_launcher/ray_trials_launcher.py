@@ -64,13 +64,6 @@ class RayTrialsLauncher(Launcher):
     """Runs a multirun's jobs as concurrent training runs on Ray (see the module docstring)."""
 
     def __init__(self, max_concurrent_trials: Optional[int] = None, metric: str = "val/acc", mode: str = "max") -> None:
-        from orchestrator.errors import ConfigError
-
-        if max_concurrent_trials is not None and max_concurrent_trials <= 0:
-            raise ConfigError("hydra.launcher.max_concurrent_trials", f"must be > 0, got {max_concurrent_trials}",
-                              "or null for as many as the cluster admits")
-        if mode not in ("max", "min"):
-            raise ConfigError("hydra.launcher.mode", f"got {mode!r}", "use max or min")
         self.max_concurrent_trials = max_concurrent_trials
         self.metric = metric
         self.mode = mode
@@ -90,10 +83,21 @@ class RayTrialsLauncher(Launcher):
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         try:
+            self._check_settings()
             return self._launch(job_overrides, initial_job_idx)
         except OrchestratorError as err:
             print_error(str(err))
             sys.exit(2)
+
+    def _check_settings(self) -> None:
+        """The hydra.launcher.* values (checked here, not in __init__: Hydra would wrap the error)."""
+        from orchestrator.errors import ConfigError
+
+        if self.max_concurrent_trials is not None and self.max_concurrent_trials <= 0:
+            raise ConfigError("hydra.launcher.max_concurrent_trials", f"must be > 0, got {self.max_concurrent_trials}",
+                              "or null for as many as the cluster admits")
+        if self.mode not in ("max", "min"):
+            raise ConfigError("hydra.launcher.mode", f"got {self.mode!r}", "use max or min")
 
     def _compose(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int):
         from hydra.errors import ConfigCompositionException, OverrideParseException
@@ -120,13 +124,14 @@ class RayTrialsLauncher(Launcher):
 
         from orchestrator.cluster import check_fits, cluster_resources, connect
         from orchestrator.launch import user_code_runtime_env
-        from orchestrator.sweep import (PARENT_RUN_ENV, close_sweep_run, finished_trials, open_sweep_run,
+        from orchestrator.sweep import (PARENT_RUN_ENV, check_metric, close_sweep_run, finished_trials, open_sweep_run,
                                         print_sweep_summary, sweep_key, varying_params)
         from orchestrator.tracking import TAG_CONFIG_HASH, run_tags
 
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         trials = self._compose(job_overrides, initial_job_idx)  # every job checked before any trial
         first = trials[0][2]
+        check_metric(self.metric, "hydra.launcher.metric", str(first.config["model"].get("_target_", "")))
 
         swept = varying_params([t.config for _, _, t in trials])
         key = sweep_key(sorted(t.config_hash for _, _, t in trials))

@@ -197,18 +197,6 @@ class TuneSweeper(Sweeper):
     def __init__(self, num_trials: int = 10, max_concurrent_trials: Optional[int] = None, search: str = "optuna",
                  metric: str = "val/acc", mode: str = "max", grace_period: int = 1, reduction_factor: int = 2,
                  seed: Optional[int] = None) -> None:
-        from orchestrator.errors import ConfigError
-
-        if num_trials is None or num_trials <= 0:
-            raise ConfigError("hydra.sweeper.num_trials", f"must be > 0, got {num_trials}", "e.g. hydra.sweeper.num_trials=20")
-        if max_concurrent_trials is not None and max_concurrent_trials <= 0:
-            raise ConfigError("hydra.sweeper.max_concurrent_trials", f"must be > 0, got {max_concurrent_trials}", "or null")
-        if search not in SEARCHES:
-            raise ConfigError("hydra.sweeper.search", f"got {search!r}", f"use one of {', '.join(SEARCHES)}")
-        if mode not in ("max", "min"):
-            raise ConfigError("hydra.sweeper.mode", f"got {mode!r}", "use max or min")
-        if grace_period <= 0 or reduction_factor < 2:
-            raise ConfigError("hydra.sweeper.grace_period", "grace_period must be > 0 and reduction_factor >= 2")
         self.num_trials = num_trials
         self.max_concurrent_trials = max_concurrent_trials
         self.search = search
@@ -229,10 +217,26 @@ class TuneSweeper(Sweeper):
         from orchestrator.errors import OrchestratorError
 
         try:
+            self._check_settings()
             return self._sweep(arguments)
         except OrchestratorError as err:
             print_error(str(err))
             sys.exit(2)
+
+    def _check_settings(self) -> None:
+        """The hydra.sweeper.* values (checked here, not in __init__: Hydra would wrap the error)."""
+        from orchestrator.errors import ConfigError
+
+        if self.num_trials is None or self.num_trials <= 0:
+            raise ConfigError("hydra.sweeper.num_trials", f"must be > 0, got {self.num_trials}", "e.g. hydra.sweeper.num_trials=20")
+        if self.max_concurrent_trials is not None and self.max_concurrent_trials <= 0:
+            raise ConfigError("hydra.sweeper.max_concurrent_trials", f"must be > 0, got {self.max_concurrent_trials}", "or null")
+        if self.search not in SEARCHES:
+            raise ConfigError("hydra.sweeper.search", f"got {self.search!r}", f"use one of {', '.join(SEARCHES)}")
+        if self.mode not in ("max", "min"):
+            raise ConfigError("hydra.sweeper.mode", f"got {self.mode!r}", "use max or min")
+        if self.grace_period <= 0 or self.reduction_factor < 2:
+            raise ConfigError("hydra.sweeper.grace_period", "grace_period must be > 0 and reduction_factor >= 2")
 
     def _check(self, fixed: List[str], probes: Dict[str, list]):
         """Compose and check the trial config at the ends of every swept range, before any trial."""

@@ -53,7 +53,7 @@ def test_bad_grammar_is_refused_naming_the_key(arguments, key):
 ])
 def test_bad_sweeper_settings_are_refused(kwargs, key):
     with pytest.raises(ConfigError) as caught:
-        TuneSweeper(**kwargs)
+        TuneSweeper(**kwargs)._check_settings()
     assert caught.value.key == key
 
 
