@@ -19,7 +19,7 @@ from typing import Any
 
 import hydra
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from orchestrator.compression.schema import CompressConfig, register_schemas as register_compression_schemas
 from orchestrator.conf_dir import CONF_DIR
@@ -53,6 +53,20 @@ def fetch_source_run(client, run_id: str, folder: Path) -> tuple[dict[str, Any],
     return yaml.safe_load(config_file.read_text()), checkpoint
 
 
+def with_source_model(cfg: DictConfig, source_config: dict[str, Any]) -> DictConfig:
+    """This command's config with the source run's model-defining keys in place of its own."""
+    merged = cfg.copy()
+    with open_dict(merged):
+        for key in MODEL_DEFINING:
+            if key not in source_config:
+                continue
+            if OmegaConf.is_dict(merged.get(key)) and OmegaConf.get_type(merged, key) is not dict:
+                merged[key] = OmegaConf.merge(merged[key], source_config[key])  # a typed node: same keys
+            else:
+                merged[key] = source_config[key]  # model, data: the source's whole node, not a merge
+    return merged
+
+
 def run_compress(cfg: DictConfig):
     """Compress the source model into variant child runs of a new parent run; returns the parent run
     id, the experiment id, the tracking URI and the CompressionOutcome."""
@@ -65,6 +79,8 @@ def run_compress(cfg: DictConfig):
     from orchestrator.launch import user_code_runtime_env
     from orchestrator.logs import quiet_libraries
     from orchestrator.pipeline import check_compressible, prepare_compression
+    from orchestrator.schema import validate
+    from orchestrator.train import resolved_config
     from orchestrator.tracking import experiment_id, flatten, mask_secrets, run_tags
 
     typed, config, uri = prepare_compression(cfg, CompressConfig)
@@ -75,7 +91,10 @@ def run_compress(cfg: DictConfig):
         tags = {}
         if source.run_id:
             source_config, checkpoint = fetch_source_run(client, source.run_id, Path(tmp))
-            config.update({k: source_config[k] for k in MODEL_DEFINING if k in source_config})
+            # resolved again over the source's model, so settings relative to it (the distillation
+            # student's ${floordiv:${model.hidden_dim},4}) follow the model that was trained
+            cfg = with_source_model(cfg, source_config)
+            typed, config = validate(cfg, CompressConfig), resolved_config(cfg)
             tags[TAG_SOURCE_RUN] = source.run_id
         else:
             checkpoint = Path(source.checkpoint).expanduser().resolve()

@@ -202,9 +202,11 @@ class TrainConfig:
 
 
 def register_schemas() -> None:
-    """Make the schemas available to the defaults lists in conf/ (`- train_schema`)."""
+    """Make the schemas available to the defaults lists in conf/ (`- train_schema`), and the config's
+    own resolver: `${floordiv:${model.hidden_dim},4}` (at least 1), a setting relative to another."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
+    OmegaConf.register_new_resolver("floordiv", lambda value, divisor: max(1, int(value) // int(divisor)), replace=True)
 
 
 def validate(cfg: DictConfig, schema: type = TrainConfig):

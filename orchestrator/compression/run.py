@@ -50,6 +50,7 @@ def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, 
                         parent_run_id: str, experiment_id: str, tracking_uri: str) -> CompressionOutcome:
     """Make and measure every variant of `checkpoint` as child runs of `parent_run_id`, gate them,
     register the champion, and log the Pareto figure and the summary table into the parent run."""
+    import mlflow
     from mlflow import MlflowClient
 
     from orchestrator.compression.measure import held_out_split
@@ -58,6 +59,7 @@ def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, 
     from orchestrator.compression.stages import StageContext, run_stages
     from orchestrator.evaluate import load_model
 
+    mlflow.set_tracking_uri(tracking_uri)  # the child runs, their models and the registry use MLflow's fluent API
     work_dir = work_folder(config["paths"]["storage_dir"], parent_run_id)
     teacher = work_dir / "trained.ckpt"
     shutil.copyfile(checkpoint, teacher)
