@@ -111,6 +111,7 @@ def compare_url(base_url: str, comparison: Comparison) -> str:
 
 def print_comparison(comparison: Comparison, url: str, command: str) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from orchestrator.console import console
 
@@ -118,12 +119,13 @@ def print_comparison(comparison: Comparison, url: str, command: str) -> None:
     table.add_column("run", no_wrap=True)
     table.add_column("name")
     shown = list(comparison.params)[:MAX_PARAM_COLUMNS]
+    # a narrow terminal folds a long header (optimizer.lr) onto two lines rather than cut it to "opti…"
     for key in shown:
-        table.add_column(key, justify="right")
+        table.add_column(Text(key, overflow="fold"), justify="right")
     for key in comparison.metrics:
-        table.add_column(key, justify="right", style="bold")
+        table.add_column(Text(key, overflow="fold"), justify="right", style="bold")
     for i, run_id in enumerate(comparison.run_ids):
-        values = [comparison.params[k][i] for k in shown]
+        values = [_readable(comparison.params[k][i]) for k in shown]
         scores = ["-" if comparison.metrics[m][i] is None else f"{comparison.metrics[m][i]:.4f}" for m in comparison.metrics]
         table.add_row(run_id, comparison.run_names[i], *values, *scores)
     console.print(table)
@@ -145,6 +147,16 @@ def write_plot(comparison: Comparison, path: Path) -> None:
     figure = sweep_plots.metric_vs_params(points, list(comparison.params), metric)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
+
+
+def _readable(value: str) -> str:
+    """A param as the table shows it: a number to 4 significant digits, a class path by its class."""
+    from orchestrator.sweep_plots import short_name
+
+    number = _number(value)
+    if isinstance(number, float):
+        return value if len(value) <= 8 else f"{number:.4g}"
+    return short_name(value)
 
 
 def _number(value: str) -> float | str:
