@@ -161,3 +161,13 @@ def test_dashboard_mlflow_and_postgres_listen_on_loopback_only(local_deploy):
             listening.setdefault(connection.laddr.port, set()).add(connection.laddr.ip)
     assert set(listening) == set(ports), f"not listening: {[ports[p] for p in set(ports) - set(listening)]}"
     assert all(addresses == {"127.0.0.1"} for addresses in listening.values()), listening
+
+
+def test_state_folders_never_go_to_git_or_a_job_upload(local_deploy):
+    """The state folders hold PostgreSQL's data, logs and passwords: a `submit` from a folder that
+    contains one (Ray's upload honours .gitignore) leaves them behind, wherever --state-dir put them."""
+    from orchestrator.submit import EXCLUDES, working_dir_size
+
+    _, biggest = working_dir_size(local_deploy.state, EXCLUDES)
+    assert biggest == [], biggest
+    assert (local_deploy.state / "mlflow" / "pgdata").is_dir()  # there was something to leave behind
