@@ -65,12 +65,13 @@ def prepare_compression(cfg: DictConfig, schema: type):
     Returns (typed config, plain resolved config, tracking URI)."""
     from orchestrator.schema import validate
     from orchestrator.tracking import check_reachable, resolve_uri
-    from orchestrator.train import resolved_config
+    from orchestrator.train import check_embedded_fits, resolved_config
 
     typed = validate(cfg, schema)
     config = resolved_config(cfg)
     uri = resolve_uri(typed.tracking.uri)
     check_reachable(uri, typed.tracking.timeout_s)
+    check_embedded_fits(typed)
     return typed, config, uri
 
 

@@ -56,10 +56,20 @@ def test_hydra_flags_work(tmp_path, cli_env):
         ("train scaling.num_workers=64", "scaling.num_workers=64"),
         ("train scaling.cpus_per_worker=64", "scaling.cpus_per_worker=64"),
         ("train scaling.use_gpu=true", "scaling.use_gpu=true asks for 2 GPU(s) but the cluster has 0"),
+        ("train data.batch_size=0", "data.batch_size: must be > 0"),
+        ("train scaling.num_workers=0", "scaling.num_workers: must be > 0"),
+        ("train data=csv data.path=no_such.csv", "data.path: does not exist or is not a file"),
+        ("train data=csv data.path=unlabelled.csv data.label_column=label", "data.label_column"),
         ("compress source.run_id=no_such_run", "source.run_id: no MLflow run 'no_such_run'"),
+        ("compress source.checkpoint=no_such.ckpt", "source.checkpoint"),
+        ("pipeline compression.stages=[baseline,shrink]", "compression.stages"),
+        ("pipeline compression.prune.sparsities=[0.5,1.0]", "compression.prune.sparsities"),
+        ("pipeline compression.quantize.methods=[tensorrt]", "compression.quantize.methods"),
+        ("pipeline scaling.num_workers=64", "scaling.num_workers=64"),
     ],
 )
 def test_bad_input_exits_non_zero_naming_the_key(tmp_path, cli_env, command, message):
+    (tmp_path / "unlabelled.csv").write_text("a,b,target\n1,2,0\n3,4,1\n")  # no column "label"
     started = time.monotonic()
     out = orchestrate(*command.split(" "), cwd=tmp_path, env=cli_env, timeout=180)
     assert out.returncode != 0
@@ -96,6 +106,8 @@ def test_acceptance_train_digits_two_workers(tmp_path, cli_env):
     assert run.data.params["trainer.max_epochs"] == "10" and run.data.params["scaling.num_workers"] == "2"
     assert run.data.params["model.hidden_dim"] == "128" and "optimizer.lr" in run.data.params
     assert len(run.data.tags["orchestrator.config_hash"]) == 16
+    assert len(run.data.tags["mlflow.source.git.commit"]) == 40  # the project's commit, as DESIGN.md asks
+    assert max(m.value for m in client.get_metric_history(run.info.run_id, "epoch")) == 9
 
     # Secrets never reach MLflow in clear, in params or in config.yaml.
     assert run.data.params["cluster.runtime_env.env_vars.SERVICE_TOKEN"] == "*****"
@@ -110,7 +122,8 @@ def test_acceptance_train_digits_two_workers(tmp_path, cli_env):
     models = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
     assert [m.source_run_id for m in models] == [run.info.run_id]
     model_uri = f"models:/{models[0].model_id}"
-    assert mlflow.models.get_model_info(model_uri).signature is not None
+    info = mlflow.models.get_model_info(model_uri)
+    assert info.signature is not None and info.saved_input_example_info is not None
     assert mlflow.pytorch.load_model(model_uri)(torch.randn(3, 1, 8, 8)).shape == (3, 10)
 
 

@@ -37,7 +37,8 @@ class TabularDataModule(ArrayDataModule):
             raise ValueError("data.path is required for data=csv (set data.path=/path/to/file.csv)")
         file = Path(path).expanduser().resolve()
         if not file.is_file():
-            raise ValueError(f"data.path does not exist or is not a file: {file}")
+            raise ValueError(f"data.path does not exist or is not a file: {file} (give a CSV or Parquet file, "
+                             "absolute or relative to the working directory)")
         columns = read_columns(file)
         if label_column not in columns:
             raise ValueError(
