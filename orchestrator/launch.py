@@ -136,17 +136,24 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig
 
+    from orchestrator import in_process
     from orchestrator.worker import train_loop_per_worker
 
     scaling = config["scaling"]
     checkpointing = (config.get("callbacks") or {}).get("model_checkpoint") or {}
+    # a grid trial of one worker trains in its own Ray task (Ray Train's local mode: num_workers=0)
+    in_process_dir = Path(storage_path(config["paths"]["storage_dir"])) / run_id if in_process.wanted(config) else None
+    if in_process_dir:
+        log.info("training in this process (Ray Train local mode), checkpoints in %s", in_process_dir)
     trainer = trainer_class()(
         train_loop_per_worker,
-        train_loop_config={"config": config, "run_id": run_id, "tracking_uri": tracking_uri},
+        train_loop_config={"config": config, "run_id": run_id, "tracking_uri": tracking_uri,
+                           "in_process_dir": str(in_process_dir) if in_process_dir else None},
         torch_config=TorchConfig(backend="nccl" if scaling["use_gpu"] else "gloo"),
         scaling_config=ScalingConfig(
             # (min, max) makes the run elastic: it goes on with fewer workers when nodes go away.
-            num_workers=(scaling["min_workers"], scaling["num_workers"]) if scaling.get("min_workers") else scaling["num_workers"],
+            num_workers=0 if in_process_dir else
+            (scaling["min_workers"], scaling["num_workers"]) if scaling.get("min_workers") else scaling["num_workers"],
             use_gpu=scaling["use_gpu"],
             resources_per_worker={"CPU": scaling["cpus_per_worker"]},
         ),
@@ -166,7 +173,8 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
     )
     try:
         with sigterm_as_sigint():
-            return trainer.fit()
+            result = trainer.fit()
+        return in_process.result(in_process_dir) if in_process_dir else result
     except (KeyboardInterrupt, SystemExit) as err:  # Ray's SIGINT handler exits with SystemExit(0)
         raise RunInterrupted(
             f"run {run_id} interrupted: workers stopped, checkpoints kept in {storage_path(config['paths']['storage_dir'])}/{run_id}; "

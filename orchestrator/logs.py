@@ -11,7 +11,7 @@ def quiet_libraries() -> None:
     its messages would print twice; its INFO lines (accelerator, tips) say nothing a user acts on."""
     import lightning  # noqa: F401  (its import installs the handlers removed here)
 
-    for name in ("lightning", "lightning.pytorch"):
+    for name in ("lightning", "lightning.pytorch", "pytorch_lightning"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True

@@ -28,6 +28,9 @@ TAG_TRIAL_ID = "orchestrator.trial_id"
 TAG_PARENT = "mlflow.parentRunId"
 # Passed to each trial's process (Hydra's hydra.job.env_set), read by `orchestrate train`'s main.
 PARENT_RUN_ENV = "ORCHESTRATOR_PARENT_RUN_ID"
+# "1" when the trial trains in its own Ray task (orchestrator/in_process.py), "0" otherwise; set for
+# every trial, as a pooled trial process keeps the environment of the trial before it.
+IN_PROCESS_ENV = "ORCHESTRATOR_TRIAL_IN_PROCESS"
 # What the bundled LitModules report every epoch: a sweep metric must be one of these (or the
 # model is the user's own, whose metrics are unknown before it runs).
 REPORTED_METRICS = ("val/acc", "val/loss", "val/f1", "val/precision", "val/recall", "train/loss", "train/acc")

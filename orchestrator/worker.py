@@ -4,7 +4,8 @@ Each worker builds the DataModule and LitModule from the resolved config, trains
 (gloo on CPU, NCCL on GPU), reports metrics and a checkpoint to Ray every epoch (Ray keeps the best and
 the latest), and resumes from Ray's latest checkpoint after a worker-group restart or
 `orchestrate resume` (falling back to the newest checkpoint that loads). Rank zero alone writes
-metrics into the driver's MLflow run.
+metrics into the driver's MLflow run. A grid trial of one worker runs it in its own process instead
+(Ray Train's local mode, orchestrator/in_process.py): plain Lightning on one device.
 """
 
 from __future__ import annotations
@@ -88,18 +89,26 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     datamodule = build_datamodule(config)
     model = build_model(config, datamodule)
     logger = RunLogger(tracking_uri=loop_config["tracking_uri"], run_id=loop_config["run_id"])
+    if loop_config.get("in_process_dir"):  # Ray Train's local mode: one process, no DDP (in_process.py)
+        from orchestrator.in_process import CheckpointKeeper, checkpointing
+
+        strategy, plugins = "auto", []
+        reporter = CheckpointKeeper(loop_config["in_process_dir"], *checkpointing(config))
+    else:
+        strategy, plugins, reporter = RayDDPStrategy(), [RayLightningEnvironment()], RayTrainReportCallback()
     trainer = lightning.Trainer(
         **config["trainer"],
         accelerator="gpu" if config["scaling"]["use_gpu"] else "cpu",
         devices="auto",
-        strategy=RayDDPStrategy(),
-        plugins=[RayLightningEnvironment()],
-        callbacks=[*build_callbacks(config), FiniteLossCheck(), EpochSummary(), RayTrainReportCallback()],
+        strategy=strategy,
+        plugins=plugins,
+        callbacks=[*build_callbacks(config), FiniteLossCheck(), EpochSummary(), reporter],
         logger=logger,
-        enable_checkpointing=False,  # Ray persists the checkpoints (RayTrainReportCallback)
+        enable_checkpointing=False,  # Ray persists the checkpoints (RayTrainReportCallback, or CheckpointKeeper)
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=tempfile.mkdtemp(prefix="orchestrator-"),
     )
-    trainer = prepare_trainer(trainer)
+    if not loop_config.get("in_process_dir"):
+        trainer = prepare_trainer(trainer)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_checkpoint(loop_config), weights_only=True)

@@ -8,7 +8,9 @@ Every job's config is composed and checked on the driver before any trial starts
 Hydra's `run_job` (output dir, logging, the task function) inside a Ray task that holds no CPU itself,
 so only the trial's Ray Train workers take CPUs: the launcher admits a trial when the cluster has CPUs
 (and GPUs) free for all its workers, so trials run side by side, never oversubscribed, and a waiting
-trial never holds resources another one needs. A failed trial does not stop the others; the summary
+trial never holds resources another one needs. A trial of one CPU worker (no retries, no elastic range)
+trains in its Ray task itself, which then holds that CPU (`in_process_trials`, orchestrator/in_process.py):
+no worker group to start, and the task's process, reused by later trials, has Lightning imported. A failed trial does not stop the others; the summary
 and the exit code (1) say how many failed. Re-running the same sweep skips trials already FINISHED.
 """
 
@@ -38,12 +40,15 @@ class RayTrialsLauncherConf:
             CPUs/GPUs admit).
         metric: the metric the summary and the sweep run's best trial are ranked by.
         mode: "max" or "min" for metric.
+        in_process_trials: a trial of one CPU worker trains in its own Ray task (Ray Train's local mode)
+            instead of starting a Ray Train worker group of one.
     """
 
     _target_: str = "hydra_plugins.orchestrator_launcher.ray_trials_launcher.RayTrialsLauncher"
     max_concurrent_trials: Optional[int] = None
     metric: str = "val/acc"
     mode: str = "max"
+    in_process_trials: bool = True
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="orchestrator", node=RayTrialsLauncherConf, provider="orchestrator")
@@ -63,7 +68,9 @@ def run_trial_job(hydra_context: HydraContext, sweep_config: DictConfig, task_fu
 class RayTrialsLauncher(Launcher):
     """Runs a multirun's jobs as concurrent training runs on Ray (see the module docstring)."""
 
-    def __init__(self, max_concurrent_trials: Optional[int] = None, metric: str = "val/acc", mode: str = "max") -> None:
+    def __init__(self, max_concurrent_trials: Optional[int] = None, metric: str = "val/acc", mode: str = "max",
+                 in_process_trials: bool = True) -> None:
+        self.in_process_trials = in_process_trials
         self.max_concurrent_trials = max_concurrent_trials
         self.metric = metric
         self.mode = mode
@@ -124,7 +131,7 @@ class RayTrialsLauncher(Launcher):
 
         from orchestrator.cluster import check_fits, cluster_resources, connect
         from orchestrator.launch import user_code_runtime_env
-        from orchestrator.sweep import (PARENT_RUN_ENV, check_metric, close_sweep_run, finished_trials, open_sweep_run,
+        from orchestrator.sweep import (IN_PROCESS_ENV, PARENT_RUN_ENV, check_metric, close_sweep_run, finished_trials, open_sweep_run,
                                         print_sweep_summary, sweep_key, varying_params)
         from orchestrator.tracking import TAG_CONFIG_HASH, run_tags
 
@@ -151,6 +158,7 @@ class RayTrialsLauncher(Launcher):
                 with read_write(trial.sweep_config.hydra.job.env_set), open_dict(trial.sweep_config.hydra.job.env_set):
                     trial.sweep_config.hydra.job.env_set[PARENT_RUN_ENV] = sweep_run_id
                     trial.sweep_config.hydra.job.env_set["MLFLOW_TRACKING_URI"] = trial.tracking_uri
+                    trial.sweep_config.hydra.job.env_set[IN_PROCESS_ENV] = "1" if self._in_process(trial) else "0"
                 queue.append((idx, overrides, trial))
             if queue:  # a re-run with every trial FINISHED needs no Ray at all
                 connect(first.typed.cluster, user_code_runtime_env(first.config))
@@ -164,6 +172,11 @@ class RayTrialsLauncher(Launcher):
         if outcome.num_failed:
             sys.exit(1)
         return [returns[idx] for idx, _, _ in trials]
+
+    def _in_process(self, trial) -> bool:
+        from orchestrator.in_process import fits
+
+        return self.in_process_trials and fits(trial.config["scaling"], trial.config["paths"]["storage_dir"])
 
     def _run_admitted(self, ray, queue: deque, total: dict[str, float]) -> dict[int, JobReturn]:
         """Start trials while the cluster has room for all their workers; collect them as they end."""
@@ -181,7 +194,9 @@ class RayTrialsLauncher(Launcher):
                     break  # the head trial waits for room; later trials never jump ahead of it
                 queue.popleft()
                 log.info("trial #%d: %s", idx, " ".join(filter_overrides(overrides)))
-                ref = remote_job.remote(self.hydra_context, trial.sweep_config, self.task_function, cwd)
+                # a trial that trains in its task holds its CPUs there; any other holds none (its workers do)
+                options = {"num_cpus": need["CPU"]} if self._in_process(trial) else {}
+                ref = remote_job.options(**options).remote(self.hydra_context, trial.sweep_config, self.task_function, cwd)
                 running[ref] = (idx, overrides, trial, need)
                 for k in need:
                     used[k] += need[k]

@@ -143,13 +143,21 @@ def test_grid_sweep_rerun_compare_and_browser(mlflow_server, tmp_path, cli_env):
     assert "plots/metric_vs_params.png" in [a.path for a in client.list_artifacts(sweep.info.run_id, "plots")]
 
     # 2. the same command again: FINISHED trials are skipped, the failed one runs again and now
-    # passes, under the same sweep run, which ends FINISHED (the superseded attempt no longer counts)
-    again = orchestrate(sweep_args, env, tmp_path)
+    # passes, under the same sweep run, which ends FINISHED (the superseded attempt no longer counts).
+    # The first sweep trained its 1-worker trials in their Ray tasks (in_process_trials, the default);
+    # this one starts a Ray Train worker group for the trial, so both paths are covered.
+    again = orchestrate([*sweep_args, "hydra.launcher.in_process_trials=false"], env, tmp_path)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "2 trial(s) already FINISHED" in again.stdout, again.stdout[-3000:]
     assert len(client.search_runs([experiment.experiment_id], "tags.`orchestrator.kind` = 'sweep'")) == 1
     trials = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep.info.run_id}'")
     assert sorted(t.info.status for t in trials) == ["FAILED", "FINISHED", "FINISHED", "FINISHED"]
+    # which path trained: in_process.py names checkpoints by epoch, a Ray Train worker group by time
+    first_path = {p.name for p in (tmp_path / "ray_results" / by_batches["1.0"].info.run_id).glob("checkpoint_*")}
+    (passed,) = [t for t in trials if t.info.status == "FINISHED" and t.data.params["trainer.limit_train_batches"] == "0.25"]
+    second_path = {p.name for p in (tmp_path / "ray_results" / passed.info.run_id).glob("checkpoint_*") if p.is_dir()}
+    assert first_path and all(re.fullmatch(r"checkpoint_\d{6}", name) for name in first_path), first_path
+    assert second_path and all(name.startswith("checkpoint_20") for name in second_path), second_path
     rerun = client.get_run(sweep.info.run_id)
     assert rerun.info.status == "FINISHED"
     assert rerun.data.metrics["num_trials"] == 3 and rerun.data.metrics["num_failed_trials"] == 0
