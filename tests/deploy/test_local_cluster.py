@@ -76,6 +76,33 @@ def test_submit_follows_a_training_job_to_success_on_both_nodes(local_deploy, tm
     assert logs.returncode == 0 and "epoch 2/2" in logs.stdout and "training run finished" in logs.stdout
 
 
+def test_a_sweep_submitted_as_a_job_tags_every_run_and_a_failed_job_fails_the_command(local_deploy, tmp_path):
+    """The README's `submit ... -- train -m ...`: the sweep run and each trial carry ray.job_id and the
+    listing names them (its 1-worker trials train in their Ray tasks on the cluster). Then a job whose
+    training fails: submit exits non-zero, the job is FAILED, and so is its run."""
+    out = orchestrate("submit", "--address", local_deploy.address, "--", "train", "-m", "optimizer.lr=1e-3,1e-2",
+                      "data=digits", "model=mlp", "trainer.max_epochs=2", "scaling.num_workers=1",
+                      "tracking.log_model=false", f"tracking.uri={local_deploy.tracking_uri}", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
+    job_id = JOB_ID.search(out.stdout).group(0)
+    runs = runs_of(local_deploy.tracking_uri, job_id)
+    [sweep] = [r for r in runs if r.data.tags["orchestrator.kind"] == "sweep"]
+    trials = [r for r in runs if r.data.tags["orchestrator.kind"] == "train"]
+    assert sweep.info.status == "FINISHED" and len(trials) == 2
+    assert all(t.info.status == "FINISHED" and t.data.tags["mlflow.parentRunId"] == sweep.info.run_id for t in trials)
+    listing = orchestrate("jobs", "list", "--address", local_deploy.address, cwd=tmp_path)
+    assert all(r.info.run_id[:8] in listing.stdout for r in runs), listing.stdout
+
+    failed = orchestrate("submit", "--address", local_deploy.address, "--", "train", "data=digits",
+                         "trainer.max_epochs=1", "trainer.limit_train_batches=0", "scaling.num_workers=1",
+                         f"tracking.uri={local_deploy.tracking_uri}", cwd=tmp_path)
+    assert failed.returncode != 0, failed.stdout[-3000:]
+    failed_id = JOB_ID.search(failed.stdout).group(0)
+    assert f"job {failed_id} FAILED" in one_line(failed.stdout)
+    [run] = runs_of(local_deploy.tracking_uri, failed_id)
+    assert run.info.status == "FAILED" and "no checkpoint" in run.data.tags["orchestrator.error"]
+
+
 def test_no_wait_then_stop_ends_the_job_and_its_run(local_deploy, tmp_path):
     out = orchestrate("submit", "--no-wait", "--address", local_deploy.address, "--", "train", "data=digits",
                       "trainer.max_epochs=1000", "callbacks=none", "scaling.num_workers=1",
