@@ -10,8 +10,8 @@ so only the trial's Ray Train workers take CPUs: the launcher admits a trial whe
 (and GPUs) free for all its workers, so trials run side by side, never oversubscribed, and a waiting
 trial never holds resources another one needs. A trial of one CPU worker (no retries, no elastic range)
 trains in its Ray task itself, which then holds that CPU (`in_process_trials`, orchestrator/in_process.py):
-no worker group to start, and the task's process, reused by later trials, has Lightning imported. A failed trial does not stop the others; the summary
-and the exit code (1) say how many failed. Re-running the same sweep skips trials already FINISHED.
+no worker group to start, and the task's process, reused by later trials, has Lightning imported. A
+failed trial does not stop the others; the summary and the exit code (1) say how many failed. Re-running the same sweep skips trials already FINISHED.
 """
 
 import logging
@@ -131,8 +131,8 @@ class RayTrialsLauncher(Launcher):
 
         from orchestrator.cluster import check_fits, cluster_resources, connect
         from orchestrator.launch import user_code_runtime_env
-        from orchestrator.sweep import (IN_PROCESS_ENV, PARENT_RUN_ENV, check_metric, close_sweep_run, finished_trials, open_sweep_run,
-                                        print_sweep_summary, sweep_key, varying_params)
+        from orchestrator.sweep import (IN_PROCESS_ENV, PARENT_RUN_ENV, check_metric, close_sweep_run, finished_trials,
+                                        open_sweep_run, print_sweep_summary, sweep_key, varying_params)
         from orchestrator.tracking import TAG_CONFIG_HASH, run_tags
 
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
