@@ -1,16 +1,31 @@
-"""Finding a usable checkpoint in a run's Ray storage: the newest one that loads, with a warning when
-the latest is truncated or corrupt."""
+"""Which checkpoints a run keeps (callbacks.model_checkpoint), and finding a usable one in a run's Ray
+storage: the newest one that loads, with a warning when the latest is truncated or corrupt."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.ckpt"  # the file RayTrainReportCallback writes in each Ray checkpoint
+
+
+class Policy(NamedTuple):
+    """Which checkpoints a run keeps and which is best: callbacks.model_checkpoint."""
+
+    monitor: str
+    mode: str
+    num_to_keep: int
+
+
+def policy(config: dict[str, Any]) -> Policy:
+    """callbacks.model_checkpoint of a resolved config, with its defaults (val/acc, max, keep 1)."""
+    settings = (config.get("callbacks") or {}).get("model_checkpoint") or {}
+    return Policy(settings.get("monitor", "val/acc"), settings.get("mode", "max"), settings.get("num_to_keep", 1))
 
 
 def read_checkpoint(path: Path) -> dict | None:

@@ -41,12 +41,6 @@ def wanted(config: dict[str, Any]) -> bool:
     return os.environ.get(IN_PROCESS_ENV) == "1" and fits(config["scaling"], config["paths"]["storage_dir"])
 
 
-def checkpointing(config: dict[str, Any]) -> tuple[str, str, int]:
-    """(monitor, mode, num_to_keep) of callbacks.model_checkpoint, as fit_on_ray gives Ray."""
-    settings = (config.get("callbacks") or {}).get("model_checkpoint") or {}
-    return settings.get("monitor", "val/acc"), settings.get("mode", "max"), settings.get("num_to_keep", 1)
-
-
 class CheckpointKeeper(Callback):
     """Every epoch: a checkpoint with its metrics in the run's folder; older ones that are neither among
     the best `num_to_keep` by `monitor` nor the latest are deleted."""

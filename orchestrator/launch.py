@@ -137,10 +137,11 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
     from ray.train.torch import TorchConfig
 
     from orchestrator import in_process
+    from orchestrator.checkpoints import policy
     from orchestrator.worker import train_loop_per_worker
 
     scaling = config["scaling"]
-    checkpointing = (config.get("callbacks") or {}).get("model_checkpoint") or {}
+    keep = policy(config)
     # a grid trial of one worker trains in its own Ray task (Ray Train's local mode: num_workers=0)
     in_process_dir = Path(storage_path(config["paths"]["storage_dir"])) / run_id if in_process.wanted(config) else None
     if in_process_dir:
@@ -165,9 +166,7 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
             failure_config=FailureConfig(max_failures=scaling["max_failures"],
                                          controller_failure_limit=start_retries(scaling)),
             checkpoint_config=CheckpointConfig(
-                num_to_keep=checkpointing.get("num_to_keep", 1),
-                checkpoint_score_attribute=checkpointing.get("monitor", "val/acc"),
-                checkpoint_score_order=checkpointing.get("mode", "max"),
+                num_to_keep=keep.num_to_keep, checkpoint_score_attribute=keep.monitor, checkpoint_score_order=keep.mode,
             ),
         ),
     )

@@ -207,13 +207,13 @@ def _log_outcome(config: dict, result, outcome: TrainOutcome, log_model: bool) -
     from mlflow import MlflowClient
 
     from orchestrator import plots
+    from orchestrator.checkpoints import policy
     from orchestrator.evaluate import evaluate
 
     if result.checkpoint is None:
         raise TrainingError("training reported no checkpoint (did trainer.max_epochs or limit_train_batches skip every epoch?)")
-    checkpointing = (config.get("callbacks") or {}).get("model_checkpoint") or {}
-    monitor = checkpointing.get("monitor", "val/acc")
-    best = result.get_best_checkpoint(monitor, checkpointing.get("mode", "max")) or result.checkpoint
+    keep = policy(config)
+    best = result.get_best_checkpoint(keep.monitor, keep.mode) or result.checkpoint
     outcome.storage_path = result.path
     with tempfile.TemporaryDirectory(prefix="orchestrator-") as tmp:
         folder = Path(tmp)

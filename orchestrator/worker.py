@@ -90,10 +90,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     model = build_model(config, datamodule)
     logger = RunLogger(tracking_uri=loop_config["tracking_uri"], run_id=loop_config["run_id"])
     if loop_config.get("in_process_dir"):  # Ray Train's local mode: one process, no DDP (in_process.py)
-        from orchestrator.in_process import CheckpointKeeper, checkpointing
+        from orchestrator.checkpoints import policy
+        from orchestrator.in_process import CheckpointKeeper
 
         strategy, plugins = "auto", []
-        reporter = CheckpointKeeper(loop_config["in_process_dir"], *checkpointing(config))
+        reporter = CheckpointKeeper(loop_config["in_process_dir"], *policy(config))
     else:
         strategy, plugins, reporter = RayDDPStrategy(), [RayLightningEnvironment()], RayTrainReportCallback()
     trainer = lightning.Trainer(

@@ -19,6 +19,7 @@ WARM_START = "trainers.callbacks.warm_start.WarmStart"
 
 def fit_best_state(config: dict[str, Any], run_id: str, tracking_uri: str) -> dict[str, torch.Tensor]:
     """Fit `config` on Ray (metrics go into run `run_id`); the state_dict of the best checkpoint."""
+    from orchestrator.checkpoints import policy
     from orchestrator.evaluate import load_state_dict
     from orchestrator.launch import fit_on_ray
     from orchestrator.worker import CHECKPOINT_NAME
@@ -26,8 +27,8 @@ def fit_best_state(config: dict[str, Any], run_id: str, tracking_uri: str) -> di
     result = fit_on_ray(config, run_id, tracking_uri)
     if result.checkpoint is None:
         raise TrainingError(f"the fit of run {run_id} reported no checkpoint")
-    checkpointing = (config.get("callbacks") or {}).get("model_checkpoint") or {}
-    best = result.get_best_checkpoint(checkpointing.get("monitor", "val/acc"), checkpointing.get("mode", "max")) or result.checkpoint
+    keep = policy(config)
+    best = result.get_best_checkpoint(keep.monitor, keep.mode) or result.checkpoint
     with best.as_directory() as folder:
         return load_state_dict(Path(folder) / CHECKPOINT_NAME)
 
