@@ -56,8 +56,9 @@ class CheckpointKeeper(Callback):
         metrics.update(epoch=trainer.current_epoch, step=trainer.global_step)
         trainer.save_checkpoint(folder / CHECKPOINT_NAME, weights_only=False)
         (folder / METRICS_NAME).write_text(json.dumps(metrics))
-        kept = {folder} | {f for f, _ in best(saved(self.run_dir), self.monitor, self.mode)[: self.num_to_keep]}
-        for old, _ in saved(self.run_dir):
+        checkpoints = saved(self.run_dir)
+        kept = {folder} | {f for f, _ in best(checkpoints, self.monitor, self.mode)[: self.num_to_keep]}
+        for old, _ in checkpoints:
             if old not in kept:
                 shutil.rmtree(old, ignore_errors=True)
 

@@ -4,8 +4,9 @@ Shared by both sweep plugins (the Ray launcher behind `orchestrate train -m` and
 - `open_sweep_run` finds the sweep run of the same sweep definition (tag `orchestrator.sweep_key`) or
   creates it, so re-running a sweep after an interruption continues under the same run;
 - `finished_trials` lists the config hashes already trained to the end, which a re-run skips;
-- `close_sweep_run` settles trials left RUNNING, counts each trial once (its latest attempt), records the best trial, plots the metric against
-  every swept parameter, prints the summary, and ends the sweep run FINISHED (FAILED if a trial failed).
+- `close_sweep_run` settles trials left RUNNING, counts each trial once (its latest attempt), records
+  the best trial, plots the metric against every swept parameter, prints the summary, and ends the
+  sweep run FINISHED (FAILED if a trial failed).
 """
 
 from __future__ import annotations
@@ -141,13 +142,14 @@ def settle_trial(tracking_uri: str, run_id: str, early_stopped: bool) -> None:
 def latest_attempts(runs: list) -> list:
     """The trial runs that count: a re-run sweep leaves a trial's earlier FAILED or KILLED runs behind,
     which its later attempt (same config hash) supersedes. FINISHED runs always count."""
+    def trial(run) -> str:
+        return run.data.tags.get(TAG_CONFIG_HASH) or run.info.run_id
+
     latest: dict[str, Any] = {}
     for run in runs:
-        key = run.data.tags.get(TAG_CONFIG_HASH) or run.info.run_id
-        if key not in latest or (run.info.start_time or 0) > (latest[key].info.start_time or 0):
-            latest[key] = run
-    return [run for run in runs
-            if run.info.status == "FINISHED" or run is latest[run.data.tags.get(TAG_CONFIG_HASH) or run.info.run_id]]
+        if trial(run) not in latest or (run.info.start_time or 0) > (latest[trial(run)].info.start_time or 0):
+            latest[trial(run)] = run
+    return [run for run in runs if run.info.status == "FINISHED" or run is latest[trial(run)]]
 
 
 def _number(value: str) -> float | str:
