@@ -6,9 +6,11 @@ cluster, never a private Ray started inside the job (hydra#2708).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.errors import ClusterError
@@ -50,24 +52,29 @@ def check_address(address: str, key: str = "cluster.address", timeout_s: float =
 
 
 def connect(cluster: ClusterConfig, runtime_env: dict | None = None) -> str:
-    """Start or join Ray for this process. Returns a short description of where it runs."""
+    """Start or join Ray for this process. `runtime_env`: the project's additions to the user's
+    cluster.runtime_env (the `py_modules` of user code). Returns a short description of where it runs."""
     import ray
 
     for name, value in RAY_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)
     if ray.is_initialized():
         return "the Ray cluster this process is already connected to"
-    env = dict(cluster.runtime_env or {})
-    for key, value in (runtime_env or {}).items():
-        if key == "env_vars":
-            env["env_vars"] = {**value, **env.get("env_vars", {})}
-        elif key == "py_modules":
-            env["py_modules"] = list(dict.fromkeys([*env.get("py_modules", []), *value]))
-        else:
-            env.setdefault(key, value)
+    common = dict(log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
     address = cluster.address
+    if address:
+        if not address.startswith("ray://"):
+            check_address(address, timeout_s=cluster.connect_timeout_s)
+        ray.init(address=address, runtime_env=_merged_runtime_env(cluster.runtime_env, runtime_env), **common)
+        return f"the Ray cluster at {address}"
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(runtime_env=_merged_runtime_env(cluster.runtime_env, runtime_env), **common)  # the job's cluster
+        return f"the Ray cluster of this job ({os.environ['RAY_ADDRESS']})"
+    for name, value in EMBEDDED_RAY_ENV_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     dashboard_port = None
-    if not address and not os.environ.get("RAY_ADDRESS") and cluster.include_dashboard:
+    inherited = _inherited_paths(runtime_env)
+    if cluster.include_dashboard:
         # Ray's own state-API calls inside workers (Ray Train's PlacementGroupCleaner, at every run's end)
         # look for "the" local Ray and, with several on the machine, wait out a 12 s timeout: point them
         # at this one's dashboard, on a port chosen here so that it is known before the workers start.
@@ -75,28 +82,58 @@ def connect(cluster: ClusterConfig, runtime_env: dict | None = None) -> str:
 
         dashboard_port = find_free_port()
         host = "127.0.0.1" if cluster.dashboard_host in ("0.0.0.0", "::", "") else cluster.dashboard_host
-        env["env_vars"] = {"RAY_API_SERVER_ADDRESS": f"http://{host}:{dashboard_port}", **env.get("env_vars", {})}
-    common = dict(runtime_env=env or None, log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
-    if address:
-        if not address.startswith("ray://"):
-            check_address(address, timeout_s=cluster.connect_timeout_s)
-        ray.init(address=address, **common)
-        return f"the Ray cluster at {address}"
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(**common)  # joins the cluster that runs this job
-        return f"the Ray cluster of this job ({os.environ['RAY_ADDRESS']})"
-    for name, value in EMBEDDED_RAY_ENV_DEFAULTS.items():
-        os.environ.setdefault(name, value)
+        inherited["RAY_API_SERVER_ADDRESS"] = f"http://{host}:{dashboard_port}"
     # address="local": never join a stale cluster recorded in /tmp/ray (FACTS.md).
-    ray.init(
-        address="local",
-        num_cpus=cluster.num_cpus,
-        include_dashboard=cluster.include_dashboard,
-        dashboard_host=cluster.dashboard_host,
-        dashboard_port=dashboard_port,
-        **common,
-    )
+    with _environ(inherited):
+        ray.init(
+            address="local",
+            num_cpus=cluster.num_cpus,
+            include_dashboard=cluster.include_dashboard,
+            dashboard_host=cluster.dashboard_host,
+            dashboard_port=dashboard_port,
+            runtime_env=cluster.runtime_env or None,
+            **common,
+        )
     return "an embedded local Ray"
+
+
+def _merged_runtime_env(user: dict | None, ours: dict | None) -> dict | None:
+    """The job's runtime_env on a cluster to join: cluster.runtime_env plus the project's additions."""
+    env = dict(user or {})
+    for key, value in (ours or {}).items():
+        if key == "py_modules":
+            env["py_modules"] = list(dict.fromkeys([*env.get("py_modules", []), *value]))
+        else:
+            env.setdefault(key, value)
+    return env or None
+
+
+def _inherited_paths(ours: dict | None) -> dict[str, str]:
+    """For an embedded Ray, whose processes inherit this one's environment: the folders of the user's
+    modules (the `py_modules` of `ours`, each found on this process's sys.path) as PYTHONPATH, instead
+    of a runtime_env. A job without a runtime_env runs its tasks in the worker processes Ray starts with
+    the cluster and keeps reusing; one with a runtime_env gets new worker processes, each started
+    through Ray's setup_worker (~2-3 s of CPU apiece, the first trials of a sweep wait for them)."""
+    folders = [str(Path(module).parent) for module in (ours or {}).get("py_modules", [])]
+    if not folders:
+        return {}
+    existing = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"PYTHONPATH": os.pathsep.join(dict.fromkeys([*folders, *existing]))}
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]):
+    """os.environ with `values` set while Ray starts its processes (they inherit them), then restored."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def cluster_resources() -> dict[str, float]:

@@ -24,21 +24,14 @@ from typing import Any
 from lightning import Callback
 
 from orchestrator.checkpoints import CHECKPOINT_NAME
-from orchestrator.sweep import IN_PROCESS_ENV
+from orchestrator.sweep import IN_PROCESS_ENV, fits_in_process
 
 METRICS_NAME = "metrics.json"
 
 
-def fits(scaling: dict[str, Any], storage_dir: str) -> bool:
-    """A run that can train in its own process: 1 CPU worker, no elastic range and no retries (those
-    need Ray Train's worker group), checkpoints on a local path."""
-    return (scaling["num_workers"] == 1 and not scaling["use_gpu"] and not scaling.get("min_workers")
-            and scaling["max_failures"] == 0 and "://" not in storage_dir)
-
-
 def wanted(config: dict[str, Any]) -> bool:
     """This run is a grid launcher's trial that it asked to train in its own process, and it fits one."""
-    return os.environ.get(IN_PROCESS_ENV) == "1" and fits(config["scaling"], config["paths"]["storage_dir"])
+    return os.environ.get(IN_PROCESS_ENV) == "1" and fits_in_process(config["scaling"], config["paths"]["storage_dir"])
 
 
 class CheckpointKeeper(Callback):

@@ -1,6 +1,8 @@
 """The sweep run: one MLflow run per sweep, its trials as child runs, the best trial recorded on it.
 
 Shared by both sweep plugins (the Ray launcher behind `orchestrate train -m` and the `tune` sweeper):
+- `check_buildable_on_cluster` (the grid launcher) builds every trial's objects before any trial
+  starts, in the Ray processes the trials will reuse;
 - `open_sweep_run` finds the sweep run of the same sweep definition (tag `orchestrator.sweep_key`) or
   creates it, so re-running a sweep after an interruption continues under the same run;
 - `finished_trials` lists the config hashes already trained to the end, which a re-run skips;
@@ -35,6 +37,13 @@ IN_PROCESS_ENV = "ORCHESTRATOR_TRIAL_IN_PROCESS"
 # What the bundled LitModules report every epoch: a sweep metric must be one of these (or the
 # model is the user's own, whose metrics are unknown before it runs).
 REPORTED_METRICS = ("val/acc", "val/loss", "val/f1", "val/precision", "val/recall", "train/loss", "train/acc")
+
+
+def fits_in_process(scaling: dict[str, Any], storage_dir: str) -> bool:
+    """A trial that can train in its own Ray task (orchestrator/in_process.py): 1 CPU worker, no elastic
+    range and no retries (those need Ray Train's worker group), checkpoints on a local path."""
+    return (scaling["num_workers"] == 1 and not scaling["use_gpu"] and not scaling.get("min_workers")
+            and scaling["max_failures"] == 0 and "://" not in storage_dir)
 
 
 @dataclass
@@ -79,6 +88,21 @@ def check_metric(metric: str, key: str, model_target: str) -> None:
         raise ConfigError(key, f"trials never report {metric!r}", f"choose one of {', '.join(REPORTED_METRICS)}")
 
 
+def find_sweep_run(tracking_uri: str, experiment: str, key: str) -> tuple[str, str] | None:
+    """(run id, experiment id) of the latest sweep run of sweep `key`, if there is one. Creates nothing."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    found_experiment = client.get_experiment_by_name(experiment)
+    if found_experiment is None:
+        return None
+    found = client.search_runs(
+        [found_experiment.experiment_id], filter_string=f"tags.`{TAG_SWEEP_KEY}` = '{key}' and tags.`{TAG_KIND}` = 'sweep'",
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    return (found[0].info.run_id, found_experiment.experiment_id) if found else None
+
+
 def open_sweep_run(tracking_uri: str, experiment: str, key: str, tags: dict[str, str], params: dict[str, str]) -> tuple[str, str, bool]:
     """The sweep run for sweep `key`: the existing one (resumed, status RUNNING) or a new one.
     Returns (run id, experiment id, whether it was resumed)."""
@@ -87,13 +111,10 @@ def open_sweep_run(tracking_uri: str, experiment: str, key: str, tags: dict[str,
     from orchestrator.tracking import experiment_id
 
     client = MlflowClient(tracking_uri)
-    exp_id = experiment_id(client, experiment)
-    found = client.search_runs(
-        [exp_id], filter_string=f"tags.`{TAG_SWEEP_KEY}` = '{key}' and tags.`{TAG_KIND}` = 'sweep'",
-        order_by=["attributes.start_time DESC"], max_results=1,
-    )
+    exp_id = experiment_id(client, experiment)  # restores a deleted experiment
+    found = find_sweep_run(tracking_uri, experiment, key)
     if found:
-        run_id = found[0].info.run_id
+        run_id = found[0]
         client.update_run(run_id, status="RUNNING")
         log.info("resuming sweep run %s", run_id)
         return run_id, exp_id, True
@@ -244,8 +265,9 @@ class PreparedTrial:
 
 
 def prepare_trial(sweep_config, output_dir: str) -> PreparedTrial:
-    """Check one job's config exactly as `orchestrate train` would (schema, buildable objects, tracking
-    store), with Hydra's runtime filled in as run_job will fill it."""
+    """Check one job's config as `orchestrate train` would (schema, tracking store, resources), with
+    Hydra's runtime filled in as run_job will fill it. Whether its objects build is checked on the
+    cluster, by `check_buildable_on_cluster`."""
     import copy
 
     from hydra.core.hydra_config import HydraConfig
@@ -260,8 +282,36 @@ def prepare_trial(sweep_config, output_dir: str) -> PreparedTrial:
     task_cfg = copy.deepcopy(sweep_config)
     with read_write(task_cfg), open_dict(task_cfg):
         del task_cfg["hydra"]
-    typed, config, uri = prepare(task_cfg)
+    typed, config, uri = prepare(task_cfg, buildable=False)
     return PreparedTrial(sweep_config, task_cfg, config, typed, uri, config_hash(config))
+
+
+def check_buildable_on_cluster(configs: list[dict], slots: int) -> None:
+    """`build.check_buildable` for every config, before any trial starts, in `slots` Ray tasks of one
+    CPU each (configs shared out among them). The trials' Ray task processes do it, not the driver:
+    building imports Lightning (~6 s of CPU), and Ray keeps those processes for the trials, which then
+    start with it imported, while the driver never imports it. Raises a failing config's error."""
+    import ray
+
+    from orchestrator.errors import OrchestratorError
+
+    slots = max(1, min(slots, len(configs)))
+    remote = ray.remote(num_cpus=1, max_retries=0)(_check_buildable_all)
+    try:
+        ray.get([remote.remote(configs[i::slots]) for i in range(slots)])
+    except ray.exceptions.RayTaskError as err:
+        if isinstance(err.cause, OrchestratorError):
+            raise err.cause from None
+        raise
+
+
+def _check_buildable_all(configs: list[dict]) -> None:
+    from orchestrator.build import check_buildable
+    from orchestrator.logs import quiet_libraries
+
+    quiet_libraries()
+    for config in configs:
+        check_buildable(config)
 
 
 def varying_params(configs: list[dict]) -> list[str]:

@@ -71,9 +71,9 @@ def absolute_local_paths(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def prepare(cfg: DictConfig):
-    """Everything checked before Ray starts: schema, buildable objects, tracking store.
-    Returns (typed config, plain config, tracking URI)."""
+def prepare(cfg: DictConfig, buildable: bool = True):
+    """Everything checked before Ray starts: schema, tracking store, resources and (`buildable`) the
+    objects the config names. Returns (typed config, plain config, tracking URI)."""
     from orchestrator.build import check_buildable
     from orchestrator.schema import validate
     from orchestrator.tracking import check_reachable, resolve_uri
@@ -83,7 +83,8 @@ def prepare(cfg: DictConfig):
     uri = resolve_uri(typed.tracking.uri)
     check_reachable(uri, typed.tracking.timeout_s)
     check_embedded_fits(typed)
-    check_buildable(config)  # last: it imports the trainers and Lightning
+    if buildable:
+        check_buildable(config)  # last: it imports the trainers and Lightning
     return typed, config, uri
 
 

@@ -79,6 +79,18 @@ def test_bad_input_exits_non_zero_naming_the_key(tmp_path, cli_env, command, mes
     assert not (tmp_path / "ray_results").exists()  # no training started
 
 
+def test_sweep_whose_objects_do_not_build_is_refused_before_any_trial(tmp_path, cli_env):
+    """Whether a trial's objects build is checked on the cluster, in the processes the trials will
+    reuse (the driver never imports Lightning): still every trial, before any run or trial starts."""
+    out = orchestrate("train", "-m", "+model.width=32,64", "trainer.max_epochs=1", cwd=tmp_path, env=cli_env, timeout=300)
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "model.width: is not an argument of this model" in " ".join((out.stderr + out.stdout).split())
+    assert "Traceback" not in out.stderr
+    client = MlflowClient(cli_env["MLFLOW_TRACKING_URI"])
+    assert not client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert not (tmp_path / "ray_results").exists()
+
+
 @pytest.mark.e2e
 def test_acceptance_train_digits_two_workers(tmp_path, cli_env):
     """The acceptance command of the training path, timed (the figure goes in the issue note), and the

@@ -4,7 +4,8 @@ training run on Ray, a child of one sweep run in MLflow.
     orchestrate train -m optimizer.lr=1e-3,3e-3 model.hidden_dim=32,64
     orchestrate train -m optimizer.lr=1e-3,3e-3 hydra.launcher.max_concurrent_trials=1
 
-Every job's config is composed and checked on the driver before any trial starts. Each trial then runs
+Every job's config is composed and checked before any trial starts: on the driver, and (whether its
+objects build, which imports Lightning) in the Ray task processes the trials will reuse. Each trial then runs
 Hydra's `run_job` (output dir, logging, the task function) inside a Ray task that holds no CPU itself,
 so only the trial's Ray Train workers take CPUs: the launcher admits a trial when the cluster has CPUs
 (and GPUs) free for all its workers, so trials run side by side, never oversubscribed, and a waiting
@@ -131,8 +132,9 @@ class RayTrialsLauncher(Launcher):
 
         from orchestrator.cluster import check_fits, cluster_resources, connect
         from orchestrator.launch import user_code_runtime_env
-        from orchestrator.sweep import (IN_PROCESS_ENV, PARENT_RUN_ENV, check_metric, close_sweep_run, finished_trials,
-                                        open_sweep_run, print_sweep_summary, sweep_key, varying_params)
+        from orchestrator.sweep import (IN_PROCESS_ENV, PARENT_RUN_ENV, check_buildable_on_cluster, check_metric,
+                                        close_sweep_run, find_sweep_run, finished_trials, open_sweep_run,
+                                        print_sweep_summary, sweep_key, varying_params)
         from orchestrator.tracking import TAG_CONFIG_HASH, run_tags
 
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
@@ -142,41 +144,45 @@ class RayTrialsLauncher(Launcher):
 
         swept = varying_params([t.config for _, _, t in trials])
         key = sweep_key(sorted(t.config_hash for _, _, t in trials))
+        earlier = find_sweep_run(first.tracking_uri, first.typed.tracking.experiment, key)
+        done = finished_trials(first.tracking_uri, earlier[1], earlier[0]) if earlier else {}
+        queue = deque((idx, overrides, trial) for idx, overrides, trial in trials if trial.config_hash not in done)
+        num_skipped = len(trials) - len(queue)
+        if queue:  # a re-run with every trial FINISHED needs no Ray at all
+            connect(first.typed.cluster, user_code_runtime_env(first.config))
+            total = cluster_resources()
+            for _, _, trial in queue:
+                check_fits(trial.typed.scaling.num_workers, trial.typed.scaling.cpus_per_worker, trial.typed.scaling.use_gpu)
+            check_buildable_on_cluster([trial.config for _, _, trial in queue],
+                                       slots=min(self.max_concurrent_trials or len(queue), int(total.get("CPU", 1))))
+
         tags = {k: v for k, v in run_tags("sweep", {}).items() if k != TAG_CONFIG_HASH}
         params = {"sweep.launcher": "orchestrator", "sweep.num_trials": str(len(trials)), "sweep.params": ",".join(swept)}
-        sweep_run_id, exp_id, resumed = open_sweep_run(first.tracking_uri, first.typed.tracking.experiment, key, tags, params)
-        done = finished_trials(first.tracking_uri, exp_id, sweep_run_id) if resumed else {}
-        log.info("sweep run %s: %d trials (%d already finished)", sweep_run_id, len(trials), sum(t.config_hash in done for _, _, t in trials))
+        sweep_run_id, exp_id, _ = open_sweep_run(first.tracking_uri, first.typed.tracking.experiment, key, tags, params)
+        log.info("sweep run %s: %d trials (%d already finished)", sweep_run_id, len(trials), num_skipped)
 
-        returns: dict[int, JobReturn] = {}
-        queue = deque()
+        returns = {idx: _skipped(trial, overrides, done[trial.config_hash]) for idx, overrides, trial in trials
+                   if trial.config_hash in done}
+        for _, _, trial in queue:
+            with read_write(trial.sweep_config.hydra.job.env_set), open_dict(trial.sweep_config.hydra.job.env_set):
+                trial.sweep_config.hydra.job.env_set[PARENT_RUN_ENV] = sweep_run_id
+                trial.sweep_config.hydra.job.env_set["MLFLOW_TRACKING_URI"] = trial.tracking_uri
+                trial.sweep_config.hydra.job.env_set[IN_PROCESS_ENV] = "1" if self._in_process(trial) else "0"
         try:
-            for idx, overrides, trial in trials:
-                if trial.config_hash in done:
-                    returns[idx] = _skipped(trial, overrides, done[trial.config_hash])
-                    continue
-                with read_write(trial.sweep_config.hydra.job.env_set), open_dict(trial.sweep_config.hydra.job.env_set):
-                    trial.sweep_config.hydra.job.env_set[PARENT_RUN_ENV] = sweep_run_id
-                    trial.sweep_config.hydra.job.env_set["MLFLOW_TRACKING_URI"] = trial.tracking_uri
-                    trial.sweep_config.hydra.job.env_set[IN_PROCESS_ENV] = "1" if self._in_process(trial) else "0"
-                queue.append((idx, overrides, trial))
-            if queue:  # a re-run with every trial FINISHED needs no Ray at all
-                connect(first.typed.cluster, user_code_runtime_env(first.config))
-                for _, _, trial in queue:
-                    check_fits(trial.typed.scaling.num_workers, trial.typed.scaling.cpus_per_worker, trial.typed.scaling.use_gpu)
-                returns.update(self._run_admitted(ray, queue, cluster_resources()))
+            if queue:
+                returns.update(self._run_admitted(ray, queue, total))
         finally:
             outcome = close_sweep_run(first.tracking_uri, exp_id, sweep_run_id, swept, self.metric, self.mode,
-                                      num_skipped=sum(t.config_hash in done for _, _, t in trials))
+                                      num_skipped=num_skipped)
         print_sweep_summary(outcome, swept, self.metric, self.mode)
         if outcome.num_failed:
             sys.exit(1)
         return [returns[idx] for idx, _, _ in trials]
 
     def _in_process(self, trial) -> bool:
-        from orchestrator.in_process import fits
+        from orchestrator.sweep import fits_in_process
 
-        return self.in_process_trials and fits(trial.config["scaling"], trial.config["paths"]["storage_dir"])
+        return self.in_process_trials and fits_in_process(trial.config["scaling"], trial.config["paths"]["storage_dir"])
 
     def _run_admitted(self, ray, queue: deque, total: dict[str, float]) -> dict[int, JobReturn]:
         """Start trials while the cluster has room for all their workers; collect them as they end."""

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from orchestrator.checkpoints import CHECKPOINT_NAME, read_checkpoint
-from orchestrator.in_process import CheckpointKeeper, fits, result
+from orchestrator.in_process import CheckpointKeeper, result
+from orchestrator.sweep import fits_in_process
 
 
 class ScriptedScore(lightning.Callback):
@@ -54,8 +55,8 @@ def test_keeps_the_best_and_the_latest_and_reports_them_as_ray_would(tmp_path, n
 
 def test_only_a_local_single_cpu_worker_without_retries_trains_in_process():
     one = {"num_workers": 1, "use_gpu": False, "min_workers": None, "max_failures": 0}
-    assert fits(one, "ray_results")
-    assert not fits({**one, "num_workers": 2}, "ray_results")
-    assert not fits({**one, "use_gpu": True}, "ray_results")
-    assert not fits({**one, "max_failures": 2}, "ray_results")
-    assert not fits(one, "s3://bucket/ray")
+    assert fits_in_process(one, "ray_results")
+    assert not fits_in_process({**one, "num_workers": 2}, "ray_results")
+    assert not fits_in_process({**one, "use_gpu": True}, "ray_results")
+    assert not fits_in_process({**one, "max_failures": 2}, "ray_results")
+    assert not fits_in_process(one, "s3://bucket/ray")
