@@ -1,8 +1,8 @@
 """The sweep run: one MLflow run per sweep, its trials as child runs, the best trial recorded on it.
 
 Shared by both sweep plugins (the Ray launcher behind `orchestrate train -m` and the `tune` sweeper):
-- `check_buildable_on_cluster` (the grid launcher) builds every trial's objects before any trial
-  starts, in the Ray processes the trials will reuse;
+- `check_on_cluster` (the grid launcher) builds every trial's objects and opens the tracking store
+  before any trial starts, in the Ray processes the trials will reuse;
 - `open_sweep_run` finds the sweep run of the same sweep definition (tag `orchestrator.sweep_key`) or
   creates it, so re-running a sweep after an interruption continues under the same run;
 - `finished_trials` lists the config hashes already trained to the end, which a re-run skips;
@@ -267,7 +267,7 @@ class PreparedTrial:
 def prepare_trial(sweep_config, output_dir: str) -> PreparedTrial:
     """Check one job's config as `orchestrate train` would (schema, tracking store, resources), with
     Hydra's runtime filled in as run_job will fill it. Whether its objects build is checked on the
-    cluster, by `check_buildable_on_cluster`."""
+    cluster, by `check_on_cluster`."""
     import copy
 
     from hydra.core.hydra_config import HydraConfig
@@ -286,32 +286,39 @@ def prepare_trial(sweep_config, output_dir: str) -> PreparedTrial:
     return PreparedTrial(sweep_config, task_cfg, config, typed, uri, config_hash(config))
 
 
-def check_buildable_on_cluster(configs: list[dict], slots: int) -> None:
-    """`build.check_buildable` for every config, before any trial starts, in `slots` Ray tasks of one
-    CPU each (configs shared out among them). The trials' Ray task processes do it, not the driver:
-    building imports Lightning (~6 s of CPU), and Ray keeps those processes for the trials, which then
-    start with it imported, while the driver never imports it. Raises a failing config's error."""
+def check_on_cluster(configs: list[dict], tracking_uri: str, slots: int) -> None:
+    """Before any trial starts, in `slots` Ray tasks of one CPU each (configs shared out among them):
+    `build.check_buildable` for every config, and the tracking store opened as the trials will open it.
+    The trials' Ray task processes do this, not the driver: building imports Lightning (~6 s of CPU) and
+    opening a store imports MLflow and connects (~3 s), and Ray keeps those processes for the trials,
+    which then start with both done, while the driver never imports Lightning. It also checks the
+    store from where the trials run. Raises a failing config's error."""
     import ray
 
     from orchestrator.errors import OrchestratorError
 
     slots = max(1, min(slots, len(configs)))
-    remote = ray.remote(num_cpus=1, max_retries=0)(_check_buildable_all)
+    remote = ray.remote(num_cpus=1, max_retries=0)(_check_in_trial_process)
     try:
-        ray.get([remote.remote(configs[i::slots]) for i in range(slots)])
+        ray.get([remote.remote(configs[i::slots], tracking_uri) for i in range(slots)])
     except ray.exceptions.RayTaskError as err:
         if isinstance(err.cause, OrchestratorError):
             raise err.cause from None
         raise
 
 
-def _check_buildable_all(configs: list[dict]) -> None:
+def _check_in_trial_process(configs: list[dict], tracking_uri: str) -> None:
+    from mlflow import MlflowClient
+
     from orchestrator.build import check_buildable
     from orchestrator.logs import quiet_libraries
+    from orchestrator.tracking import check_reachable
 
     quiet_libraries()
     for config in configs:
         check_buildable(config)
+    check_reachable(tracking_uri)
+    MlflowClient(tracking_uri)  # MLflow keeps the store (a SQLite engine, say) for this process's trials
 
 
 def varying_params(configs: list[dict]) -> list[str]:

@@ -132,7 +132,7 @@ class RayTrialsLauncher(Launcher):
 
         from orchestrator.cluster import check_fits, cluster_resources, connect
         from orchestrator.launch import user_code_runtime_env
-        from orchestrator.sweep import (IN_PROCESS_ENV, PARENT_RUN_ENV, check_buildable_on_cluster, check_metric,
+        from orchestrator.sweep import (IN_PROCESS_ENV, PARENT_RUN_ENV, check_metric, check_on_cluster,
                                         close_sweep_run, find_sweep_run, finished_trials, open_sweep_run,
                                         print_sweep_summary, sweep_key, varying_params)
         from orchestrator.tracking import TAG_CONFIG_HASH, run_tags
@@ -153,8 +153,8 @@ class RayTrialsLauncher(Launcher):
             total = cluster_resources()
             for _, _, trial in queue:
                 check_fits(trial.typed.scaling.num_workers, trial.typed.scaling.cpus_per_worker, trial.typed.scaling.use_gpu)
-            check_buildable_on_cluster([trial.config for _, _, trial in queue],
-                                       slots=min(self.max_concurrent_trials or len(queue), int(total.get("CPU", 1))))
+            check_on_cluster([trial.config for _, _, trial in queue], first.tracking_uri,
+                             slots=min(self.max_concurrent_trials or len(queue), int(total.get("CPU", 1))))
 
         tags = {k: v for k, v in run_tags("sweep", {}).items() if k != TAG_CONFIG_HASH}
         params = {"sweep.launcher": "orchestrator", "sweep.num_trials": str(len(trials)), "sweep.params": ",".join(swept)}
