@@ -29,11 +29,15 @@ START_LOAD = os.getloadavg()
 START_TIME = time.gmtime()
 
 
-def parse_args(description: str, default_repeats: int, quick_repeats: int) -> argparse.Namespace:
+def parse_args(description: str, default_repeats: int, quick_repeats: int,
+               add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """The options every benchmark takes, plus those `add_arguments` adds."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a smaller workload that finishes in under 5 minutes on 2 cores")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats of every arm")
     parser.add_argument("--keep", action="store_true", help="keep the arms' folders (logs, MLflow stores) and print where")
+    if add_arguments:
+        add_arguments(parser)
     args = parser.parse_args()
     if args.repeats is None:
         args.repeats = quick_repeats if args.quick else default_repeats

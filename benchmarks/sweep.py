@@ -1,7 +1,7 @@
 """An 8-trial grid: `orchestrate train -m` (trials concurrently on Ray) against Hydra's basic launcher
 running the same training as plain Lightning, one trial after another.
 
-    python benchmarks/sweep.py [--quick] [--repeats N]
+    python benchmarks/sweep.py [--quick] [--repeats N] [--epochs N]
 
 Arms, interleaved, each a fresh process tree:
   orchestrate train -m   the project's Ray launcher (hydra_plugins/orchestrator_launcher): each trial a
@@ -26,9 +26,10 @@ GRID = ["optimizer.lr=0.001,0.003", "model.hidden_dim=64,128", "data.batch_size=
 NUM_TRIALS = 8
 
 
-def workload(quick: bool) -> dict:
+def workload(quick: bool, epochs: int | None) -> dict:
+    """--epochs N: trials N epochs long (the fixed costs of a sweep weigh less against longer trials)."""
     return {"data.num_samples": 4096 if quick else 16384, "data.num_features": 32, "data.num_classes": 4,
-            "model.num_layers": 2, "trainer.max_epochs": 2 if quick else 5, "seed": harness.SEED}
+            "model.num_layers": 2, "trainer.max_epochs": epochs or (2 if quick else 5), "seed": harness.SEED}
 
 
 def summarise(folder: Path, wall: float, concurrency: int) -> dict[str, float]:
@@ -63,8 +64,9 @@ def make_arms(work: dict, root: Path) -> dict:
 
 
 def main() -> None:
-    args = harness.parse_args(__doc__.splitlines()[0], default_repeats=2, quick_repeats=1)
-    work = workload(args.quick)
+    args = harness.parse_args(__doc__.splitlines()[0], default_repeats=2, quick_repeats=1, add_arguments=lambda parser: parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs per trial (default: 5, or 2 with --quick)"))
+    work = workload(args.quick, args.epochs)
     with harness.work_dir("sweep", args) as tmp:
         results = harness.interleave(make_arms(work, Path(tmp)), args.repeats)
     ray_arm, seq_arm = results

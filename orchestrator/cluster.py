@@ -73,7 +73,7 @@ def connect(cluster: ClusterConfig, runtime_env: dict | None = None) -> str:
     for name, value in EMBEDDED_RAY_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)
     dashboard_port = None
-    inherited = _inherited_paths(runtime_env)
+    inherited = _user_code_pythonpath(runtime_env)
     if cluster.include_dashboard:
         # Ray's own state-API calls inside workers (Ray Train's PlacementGroupCleaner, at every run's end)
         # look for "the" local Ray and, with several on the machine, wait out a 12 s timeout: point them
@@ -108,7 +108,7 @@ def _merged_runtime_env(user: dict | None, ours: dict | None) -> dict | None:
     return env or None
 
 
-def _inherited_paths(ours: dict | None) -> dict[str, str]:
+def _user_code_pythonpath(ours: dict | None) -> dict[str, str]:
     """For an embedded Ray, whose processes inherit this one's environment: the folders of the user's
     modules (the `py_modules` of `ours`, each found on this process's sys.path) as PYTHONPATH, instead
     of a runtime_env. A job without a runtime_env runs its tasks in the worker processes Ray starts with
