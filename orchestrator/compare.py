@@ -141,7 +141,7 @@ def write_plot(comparison: Comparison, path: Path) -> None:
 
     metric = next(iter(comparison.metrics))
     points = [
-        ({k: _number(v[i]) for k, v in comparison.params.items()}, value)
+        ({k: v[i] for k, v in comparison.params.items()}, value)
         for i, value in enumerate(comparison.metrics[metric]) if value is not None
     ]
     figure = sweep_plots.metric_vs_params(points, list(comparison.params), metric)
@@ -151,19 +151,12 @@ def write_plot(comparison: Comparison, path: Path) -> None:
 
 def _readable(value: str) -> str:
     """A param as the table shows it: a number to 4 significant digits, a class path by its class."""
-    from orchestrator.sweep_plots import short_name
+    from orchestrator.sweep_plots import as_number, short_name
 
-    number = _number(value)
+    number = as_number(value)
     if isinstance(number, float):
         return value if len(value) <= 8 else f"{number:.4g}"
     return short_name(value)
-
-
-def _number(value: str) -> float | str:
-    try:
-        return float(value)
-    except ValueError:
-        return value
 
 
 def main() -> None:

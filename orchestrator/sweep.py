@@ -173,13 +173,6 @@ def latest_attempts(runs: list) -> list:
     return [run for run in runs if run.info.status == "FINISHED" or run is latest[trial(run)]]
 
 
-def _number(value: str) -> float | str:
-    try:
-        return float(value)
-    except ValueError:
-        return value
-
-
 def close_sweep_run(tracking_uri: str, experiment_id: str, sweep_run_id: str, swept: list[str],
                     metric: str, mode: str, num_skipped: int = 0) -> SweepOutcome:
     """Record the best trial and the metric-vs-parameter plot on the sweep run, and end it."""
@@ -208,7 +201,7 @@ def close_sweep_run(tracking_uri: str, experiment_id: str, sweep_run_id: str, sw
         outcome.best = (max if mode == "max" else min)(scored, key=lambda t: t.metric)
         client.set_tag(sweep_run_id, TAG_BEST_RUN, outcome.best.run_id)
         client.log_metric(sweep_run_id, f"best/{metric}", outcome.best.metric)
-        points = [({k: _number(v) for k, v in t.params.items()}, t.metric) for t in scored]
+        points = [(t.params, t.metric) for t in scored]
         figure = sweep_plots.metric_vs_params(points, swept, metric)
         client.log_figure(sweep_run_id, figure, "plots/metric_vs_params.png")
     client.log_metric(sweep_run_id, "num_trials", len(outcome.trials))
@@ -286,7 +279,7 @@ def prepare_trial(sweep_config, output_dir: str) -> PreparedTrial:
     return PreparedTrial(sweep_config, task_cfg, config, typed, uri, config_hash(config))
 
 
-def check_on_cluster(configs: list[dict], tracking_uri: str, slots: int) -> None:
+def check_on_cluster(configs: list[dict], tracking_uri: str, timeout_s: float, slots: int) -> None:
     """Before any trial starts, in `slots` Ray tasks of one CPU each (configs shared out among them):
     `build.check_buildable` for every config, and the tracking store opened as the trials will open it.
     The trials' Ray task processes do this, not the driver: building imports Lightning (~6 s of CPU) and
@@ -300,14 +293,14 @@ def check_on_cluster(configs: list[dict], tracking_uri: str, slots: int) -> None
     slots = max(1, min(slots, len(configs)))
     remote = ray.remote(num_cpus=1, max_retries=0)(_check_in_trial_process)
     try:
-        ray.get([remote.remote(configs[i::slots], tracking_uri) for i in range(slots)])
+        ray.get([remote.remote(configs[i::slots], tracking_uri, timeout_s) for i in range(slots)])
     except ray.exceptions.RayTaskError as err:
         if isinstance(err.cause, OrchestratorError):
             raise err.cause from None
         raise
 
 
-def _check_in_trial_process(configs: list[dict], tracking_uri: str) -> None:
+def _check_in_trial_process(configs: list[dict], tracking_uri: str, timeout_s: float) -> None:
     from mlflow import MlflowClient
 
     from orchestrator.build import check_buildable
@@ -317,7 +310,7 @@ def _check_in_trial_process(configs: list[dict], tracking_uri: str) -> None:
     quiet_libraries()
     for config in configs:
         check_buildable(config)
-    check_reachable(tracking_uri)
+    check_reachable(tracking_uri, timeout_s)
     MlflowClient(tracking_uri)  # MLflow keeps the store (a SQLite engine, say) for this process's trials
 
 

@@ -18,9 +18,17 @@ def short_name(value: str) -> str:
     return value.rsplit(".", 1)[-1] if CLASS_PATH.fullmatch(value) else value
 
 
-def metric_vs_params(points: list[tuple[dict, float]], params: list[str], metric: str):
-    """One panel per parameter: the metric of every trial against that parameter's value (log axis
-    when a numeric parameter spans more than a factor of 20)."""
+def as_number(value: str) -> float | str:
+    """An MLflow param (always a string) as a number when it is one."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def metric_vs_params(points: list[tuple[dict[str, str], float]], params: list[str], metric: str):
+    """One panel per parameter: the metric of every trial against that parameter's value, as MLflow
+    stores params (log axis when a numeric parameter spans more than a factor of 20)."""
     params = params or ["trial"]
     cols = min(len(params), MAX_PANELS_PER_ROW)
     rows = -(-len(params) // cols)
@@ -28,7 +36,7 @@ def metric_vs_params(points: list[tuple[dict, float]], params: list[str], metric
     for axis in axes.flat[len(params):]:
         axis.set_visible(False)
     for axis, name in zip(axes.flat, params):
-        xs = [p.get(name, i) if name != "trial" else i for i, (p, _) in enumerate(points)]
+        xs = [as_number(p.get(name, str(i))) if name != "trial" else i for i, (p, _) in enumerate(points)]
         ys = [value for _, value in points]
         numeric = all(isinstance(x, (int, float)) for x in xs)
         if not numeric:

@@ -153,7 +153,7 @@ class RayTrialsLauncher(Launcher):
             total = cluster_resources()
             for _, _, trial in queue:
                 check_fits(trial.typed.scaling.num_workers, trial.typed.scaling.cpus_per_worker, trial.typed.scaling.use_gpu)
-            check_on_cluster([trial.config for _, _, trial in queue], first.tracking_uri,
+            check_on_cluster([trial.config for _, _, trial in queue], first.tracking_uri, first.typed.tracking.timeout_s,
                              slots=min(self.max_concurrent_trials or len(queue), int(total.get("CPU", 1))))
 
         tags = {k: v for k, v in run_tags("sweep", {}).items() if k != TAG_CONFIG_HASH}

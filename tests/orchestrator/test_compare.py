@@ -46,3 +46,16 @@ def test_what_compare_refuses_names_the_option(store, experiment, parent, metric
     with pytest.raises(ConfigError) as refused:
         compare(store[0], experiment, parent, [metric])
     assert refused.value.key == key
+
+
+def test_plot_reads_params_as_mlflow_stores_them():
+    """Params arrive as strings: numeric ones are plotted on a number axis (log when they span more
+    than 20x), others as categories by their short name."""
+    from orchestrator.sweep_plots import metric_vs_params
+
+    points = [({"optimizer.lr": "0.001", "model._target_": "trainers.models.mlp.MLP"}, 0.5),
+              ({"optimizer.lr": "0.1", "model._target_": "trainers.models.cnn.CNN"}, 0.7)]
+    figure = metric_vs_params(points, ["optimizer.lr", "model._target_"], "val/acc")
+    lr_axis, target_axis = figure.axes[:2]
+    assert lr_axis.get_xscale() == "log"
+    assert [t.get_text() for t in target_axis.get_xticklabels()] == ["CNN", "MLP"]
