@@ -247,7 +247,7 @@ def print_sweep_summary(outcome: SweepOutcome, swept: list[str], metric: str, mo
 
 @dataclass
 class PreparedTrial:
-    """One trial's config, checked on the driver before any trial starts."""
+    """One trial's config, checked on the driver before any trial starts (its objects: on the cluster)."""
 
     sweep_config: Any  # the job's full DictConfig, hydra node included (what run_job receives)
     task_config: Any  # the same without the hydra node (what the task function receives)
