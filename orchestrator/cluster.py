@@ -113,7 +113,8 @@ def _user_code_pythonpath(ours: dict | None) -> dict[str, str]:
     modules (the `py_modules` of `ours`, each found on this process's sys.path) as PYTHONPATH, instead
     of a runtime_env. A job without a runtime_env runs its tasks in the worker processes Ray starts with
     the cluster and keeps reusing; one with a runtime_env gets new worker processes, each started
-    through Ray's setup_worker (~2-3 s of CPU apiece, the first trials of a sweep wait for them)."""
+    through Ray's setup_worker (one more Python process that imports Ray), and a sweep's first trials
+    wait for them."""
     folders = [str(Path(module).parent) for module in (ours or {}).get("py_modules", [])]
     if not folders:
         return {}
