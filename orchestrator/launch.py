@@ -83,12 +83,19 @@ def sigterm_as_sigint():
         signal.signal(signal.SIGTERM, previous)
 
 
+def in_tune_trial() -> bool:
+    """This code runs in a trial of the `tune` sweeper whose session Tune has not ended. Tune ends it
+    first when its scheduler stops the trial, then removes the trial's placement group (which kills
+    the run's controller): a trial that was in one and is no longer was stopped, not failed."""
+    from ray.tune.trainable.trainable_fn_utils import _in_tune_session
+
+    return bool(_in_tune_session())
+
+
 def _tune_callbacks() -> list:
     """Inside a trial of the `tune` sweeper, forward every epoch's report to Ray Tune (so its scheduler
     can stop weak trials early); elsewhere, nothing."""
-    from ray.tune.trainable.trainable_fn_utils import _in_tune_session
-
-    if not _in_tune_session():
+    if not in_tune_trial():
         return []
     from ray.tune.integration.ray_train import TuneReportCallback
 

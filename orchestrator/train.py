@@ -145,12 +145,13 @@ def check_embedded_fits(typed) -> None:
 def train_in_run(config: dict[str, Any], run_id: str, exp_id: str, uri: str, log_model: bool) -> TrainOutcome:
     """Inside the active MLflow run `run_id`: fit on Ray (resuming from the run's storage if it has
     checkpoints), then log the outcome. An interrupted run ends KILLED, a failed one FAILED with the
-    error as tag `orchestrator.error`."""
+    error as tag `orchestrator.error`, and a Tune trial its scheduler stopped FINISHED, early-stopped."""
     import mlflow
 
     from orchestrator.errors import RunInterrupted
-    from orchestrator.launch import fit_on_ray
+    from orchestrator.launch import fit_on_ray, in_tune_trial
 
+    tune_trial = in_tune_trial()
     try:
         result = fit_on_ray(config, run_id, uri)
         return _log_outcome(config, result, TrainOutcome(run_id, exp_id, uri), log_model)
@@ -161,6 +162,14 @@ def train_in_run(config: dict[str, Any], run_id: str, exp_id: str, uri: str, log
             raise
         raise RunInterrupted(f"run {run_id} interrupted; continue it with: orchestrate resume {run_id}") from err
     except Exception as err:
+        if tune_trial and not in_tune_trial():
+            # Tune's scheduler stopped this trial while it trained: record what the sweeper records for
+            # it (sweep.settle_trial) here too, as this thread may write after the sweeper has.
+            from orchestrator.sweep import TAG_EARLY_STOPPED
+
+            mlflow.set_tag(TAG_EARLY_STOPPED, "true")
+            mlflow.end_run("FINISHED")
+            return TrainOutcome(run_id, exp_id, uri)
         from ray.train import TrainingFailedError
 
         summary = summarize_failure(err, config["scaling"]) if isinstance(err, TrainingFailedError) else f"{err.__class__.__name__}: {err}"

@@ -3,6 +3,7 @@ stopped are settled."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -80,3 +81,33 @@ def test_settle_trial_ends_an_early_stopped_trial_finished_and_a_lost_one_killed
     assert client.get_run(lost).info.status == "KILLED"
     assert client.get_run(lost).data.tags[TAG_EARLY_STOPPED] == "false"
     assert client.get_run(failed).info.status == "FAILED"  # a real failure stays one
+
+
+@pytest.mark.parametrize("session_after, status", [(False, "FINISHED"), (True, "FAILED")])
+def test_a_tune_trial_stopped_while_it_trains_ends_finished_whoever_writes_last(store, monkeypatch, session_after, status):
+    """Tune stops a trial by ending its session, then removing its placement group, which kills the
+    run's controller: the trial's own thread then sees the controller die, possibly after the sweeper
+    settled it. It records the early stop itself; a trial whose session is still alive failed.
+    (Tune's session and Ray Train's fit are replaced: what is checked is what lands in the store.)"""
+    import mlflow
+
+    from orchestrator import launch, train
+
+    sessions = iter([True, session_after])
+    monkeypatch.setattr(launch, "in_tune_trial", lambda: next(sessions))
+
+    def controller_dies(*args):
+        raise RuntimeError("ActorDiedError: the actor died unexpectedly before finishing this task")
+
+    monkeypatch.setattr(launch, "fit_on_ray", controller_dies)
+    mlflow.set_tracking_uri(store)
+    client = MlflowClient(store)
+    exp_id = client.create_experiment("tune")
+    started = []
+    with pytest.raises(RuntimeError) if session_after else contextlib.nullcontext():
+        with mlflow.start_run(experiment_id=exp_id) as run:  # as train_prepared opens it
+            started.append(run.info.run_id)
+            train.train_in_run({"scaling": {}}, run.info.run_id, exp_id, store, log_model=False)
+    ended = client.get_run(started[0])
+    assert ended.info.status == status
+    assert (ended.data.tags.get(TAG_EARLY_STOPPED) == "true") == (status == "FINISHED")
