@@ -43,7 +43,7 @@ def user_code_runtime_env(config: dict[str, Any]) -> dict[str, Any]:
             continue
         try:
             spec = importlib.util.find_spec(top)
-        except (ImportError, ValueError):  # the driver's config check reports it
+        except (ImportError, ValueError):  # the config check reports it
             continue
         if spec is None or not spec.origin or not spec.has_location:
             continue

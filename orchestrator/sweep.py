@@ -257,10 +257,10 @@ class PreparedTrial:
     config_hash: str
 
 
-def prepare_trial(sweep_config, output_dir: str) -> PreparedTrial:
-    """Check one job's config as `orchestrate train` would (schema, tracking store, resources), with
-    Hydra's runtime filled in as run_job will fill it. Whether its objects build is checked on the
-    cluster, by `check_on_cluster`."""
+def prepare_trial(sweep_config, output_dir: str, buildable: bool = True) -> PreparedTrial:
+    """Check one job's config as `orchestrate train` would (schema, tracking store, resources and,
+    with `buildable`, its objects), with Hydra's runtime filled in as run_job will fill it. The grid
+    launcher builds the objects on the cluster instead (`check_on_cluster`)."""
     import copy
 
     from hydra.core.hydra_config import HydraConfig
@@ -275,7 +275,7 @@ def prepare_trial(sweep_config, output_dir: str) -> PreparedTrial:
     task_cfg = copy.deepcopy(sweep_config)
     with read_write(task_cfg), open_dict(task_cfg):
         del task_cfg["hydra"]
-    typed, config, uri = prepare(task_cfg, buildable=False)
+    typed, config, uri = prepare(task_cfg, buildable=buildable)
     return PreparedTrial(sweep_config, task_cfg, config, typed, uri, config_hash(config))
 
 

@@ -124,7 +124,7 @@ class RayTrialsLauncher(Launcher):
                 sweep_config.hydra.job.id = f"{idx}"
                 sweep_config.hydra.job.num = idx
             output_dir = str(Path(OmegaConf.select(sweep_config, "hydra.sweep.dir")) / str(OmegaConf.select(sweep_config, "hydra.sweep.subdir")))
-            trials.append((idx, list(overrides), prepare_trial(sweep_config, output_dir)))
+            trials.append((idx, list(overrides), prepare_trial(sweep_config, output_dir, buildable=False)))
         return trials
 
     def _launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:

@@ -32,6 +32,7 @@ TUNE = ["-m", "hydra/sweeper=tune", "hydra.sweeper.num_trials=2", "trainer.max_e
     (["-m", "model.width=32,64"], 1, "Could not override 'model.width'"),
     # the sweep plugins refuse these (exit 2, the key and the fix)
     ([*TUNE, "model.width=choice(32,64)"], 2, "model.width"),  # no such key
+    ([*TUNE, "+model.width=choice(32,64)"], 2, "model.width: is not an argument of this model"),  # built on the driver
     ([*TUNE, "optimizer.lr=interval(1e-4,1e-1)", "hydra.sweeper.metric=val/accuracy"], 2, "hydra.sweeper.metric"),
     ([*TUNE, "optimizer.lr=interval(1e-4,1e-1)", "hydra.sweeper.num_trials=0"], 2, "hydra.sweeper.num_trials: must be > 0"),
     (["-m", "optimizer.lr=1e-3,1e-2", "hydra.launcher.metric=val/accuracy"], 2, "hydra.launcher.metric"),
