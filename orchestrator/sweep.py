@@ -154,10 +154,22 @@ def settle_trial(tracking_uri: str, run_id: str, early_stopped: bool) -> None:
     run = client.get_run(run_id)
     if run.info.status == "FINISHED" or (not early_stopped and run.info.status != "RUNNING"):
         return
-    client.set_tag(run_id, TAG_EARLY_STOPPED, "true" if early_stopped else "false")
+    set_tag_once(client, run_id, TAG_EARLY_STOPPED, "true" if early_stopped else "false")
     if early_stopped and "orchestrator.error" in run.data.tags:
         client.delete_tag(run_id, "orchestrator.error")
     client.set_terminated(run_id, "FINISHED" if early_stopped else "KILLED")
+
+
+def set_tag_once(client, run_id: str, key: str, value: str) -> None:
+    """client.set_tag, when another process may set the same tag at the same moment (a stopped Tune
+    trial records its early stop as the sweeper settles it): on SQLite one insert then fails."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.set_tag(run_id, key, value)
+    except MlflowException:
+        if client.get_run(run_id).data.tags.get(key) != value:
+            raise
 
 
 def latest_attempts(runs: list) -> list:

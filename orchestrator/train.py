@@ -165,10 +165,12 @@ def train_in_run(config: dict[str, Any], run_id: str, exp_id: str, uri: str, log
         if tune_trial and not in_tune_trial():
             # Tune's scheduler stopped this trial while it trained: record what the sweeper records for
             # it (sweep.settle_trial) here too, as this thread may write after the sweeper has.
-            from orchestrator.sweep import TAG_EARLY_STOPPED
+            from orchestrator.sweep import TAG_EARLY_STOPPED, set_tag_once
 
-            mlflow.set_tag(TAG_EARLY_STOPPED, "true")
-            mlflow.end_run("FINISHED")
+            try:
+                set_tag_once(mlflow.MlflowClient(uri), run_id, TAG_EARLY_STOPPED, "true")
+            finally:
+                mlflow.end_run("FINISHED")
             return TrainOutcome(run_id, exp_id, uri)
         from ray.train import TrainingFailedError
 

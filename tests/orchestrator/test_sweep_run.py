@@ -111,3 +111,27 @@ def test_a_tune_trial_stopped_while_it_trains_ends_finished_whoever_writes_last(
     ended = client.get_run(started[0])
     assert ended.info.status == status
     assert (ended.data.tags.get(TAG_EARLY_STOPPED) == "true") == (status == "FINISHED")
+
+
+def test_set_tag_once_tolerates_the_same_tag_set_by_another_process_at_the_same_moment():
+    """On SQLite, two processes setting one tag at once collide on the insert (seen: a stopped Tune
+    trial and the sweeper settling it). The loser is fine when the tag has the value it wanted."""
+    from types import SimpleNamespace
+
+    from mlflow.exceptions import MlflowException
+
+    from orchestrator.sweep import set_tag_once
+
+    class Collides:
+        def __init__(self, stored: str):
+            self.stored = stored
+
+        def set_tag(self, run_id, key, value):
+            raise MlflowException("(sqlite3.IntegrityError) UNIQUE constraint failed: tags.key, tags.run_uuid")
+
+        def get_run(self, run_id):
+            return SimpleNamespace(data=SimpleNamespace(tags={TAG_EARLY_STOPPED: self.stored}))
+
+    set_tag_once(Collides("true"), "run", TAG_EARLY_STOPPED, "true")
+    with pytest.raises(MlflowException):
+        set_tag_once(Collides("false"), "run", TAG_EARLY_STOPPED, "true")
