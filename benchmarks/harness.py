@@ -82,20 +82,53 @@ def arm_env(num_threads: int, **extra: str) -> dict[str, str]:
 def run_command(command: list[str], env: dict[str, str], cwd: Path, log_path: Path, timeout_s: float) -> tuple[float, float]:
     """Run one arm's command to the end. Returns (start unix time, wall seconds). Output goes to
     `log_path`; a non-zero exit or a timeout raises with the log's tail."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as out:
-        start_unix, start = time.time(), time.perf_counter()
-        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return run_commands([command], env, cwd, [log_path], timeout_s)
+
+
+def run_commands(commands: list[list[str]], env: dict[str, str], cwd: Path, log_paths: list[Path],
+                 timeout_s: float) -> tuple[float, float]:
+    """Run commands side by side, each with its own log, until the last one ends. Returns (start unix
+    time, wall seconds from the first start to the last end); a non-zero exit or a timeout raises with
+    that command's log tail, after the others are killed."""
+    start_unix, start = time.time(), time.perf_counter()
+    processes = []
+    with contextlib.ExitStack() as stack:
+        for command, log_path in zip(commands, log_paths, strict=True):
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            out = stack.enter_context(open(log_path, "wb"))
+            processes.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
         try:
-            code = process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise RuntimeError(f"{' '.join(command[:3])} timed out after {timeout_s:.0f} s; log: {log_path}\n{tail(log_path)}")
-        wall = time.perf_counter() - start
-    if code != 0:
-        raise RuntimeError(f"{' '.join(command[:3])} exited {code}; log: {log_path}\n{tail(log_path)}")
+            failed = None
+            for command, log_path, process in zip(commands, log_paths, processes):
+                remaining = max(timeout_s - (time.perf_counter() - start), 0.0)
+                try:
+                    code = process.wait(timeout=remaining)
+                except subprocess.TimeoutExpired:
+                    failed = f"{' '.join(command[:3])} timed out after {timeout_s:.0f} s; log: {log_path}\n{tail(log_path)}"
+                    break
+                if code != 0:
+                    failed = f"{' '.join(command[:3])} exited {code}; log: {log_path}\n{tail(log_path)}"
+                    break
+            wall = time.perf_counter() - start
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+    if failed:
+        raise RuntimeError(failed)
     return start_unix, wall
+
+
+def machine_cpu_s() -> float:
+    """CPU seconds this machine has been busy since boot (/proc/stat: user, nice, system, irq, softirq;
+    idle, iowait and the hypervisor's steal left out). Its difference over an arm is the CPU the arm's
+    whole process tree used, Ray's own processes included, when nothing else runs."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def empty_store(path: Path) -> Path:

@@ -9,13 +9,21 @@ Arms, interleaved, each a fresh process tree:
                          orchestrator/in_process.py), tracked as a child run in MLflow (SQLite)
   hydra basic launcher   benchmarks/sweep_app/app.py -m: plain Lightning on 1 device, 1 torch thread,
                          Lightning's default logger and checkpointing, trials in sequence in one process
+  split by hand          the same app twice at once, each `-m` over half the grid (one learning rate
+                         each): the most a 2-way concurrent sweep of this workload gets from this machine
+                         with no launcher, cluster or tracking at all (not a gate; it bounds the gate)
 Grid: optimizer.lr x model.hidden_dim x data.batch_size, 2 values each. Per-trial overhead = the
 slot-seconds a trial holds beyond its own training loop: (concurrent trials x wall - sum of the
-trials' training-loop time) / trials (concurrent trials: 2 for Ray on 2 CPUs, 1 for sequential).
+trials' training-loop time) / trials (concurrent trials: 2 for Ray on 2 CPUs and for the split, 1 for
+sequential).
+Machine CPU s = the CPU the whole machine spent during the arm (harness.machine_cpu_s): its process
+tree, Ray's own processes included; CPU floor s = that over the machine's CPUs, the wall the arm could
+not go below with the same work however well it were packed.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -32,12 +40,20 @@ def workload(quick: bool, epochs: int | None) -> dict:
             "model.num_layers": 2, "trainer.max_epochs": epochs or (2 if quick else 5), "seed": harness.SEED}
 
 
-def summarise(folder: Path, wall: float, concurrency: int) -> dict[str, float]:
+def run_arm(commands: list[list[str]], env: dict[str, str], folder: Path) -> tuple[float, float]:
+    """(wall s, machine CPU s) of one arm's commands, run side by side."""
+    cpu = harness.machine_cpu_s()
+    _, wall = harness.run_commands(commands, env, folder, [folder / f"log-{i}.txt" for i in range(len(commands))], 1800)
+    return wall, harness.machine_cpu_s() - cpu
+
+
+def summarise(folder: Path, wall: float, cpu: float, concurrency: int) -> dict[str, float]:
     timings = read_timings(folder / "timer")
     if len(timings) != NUM_TRIALS:
         raise RuntimeError(f"expected {NUM_TRIALS} trial timings in {folder / 'timer'}, found {len(timings)}")
     training = sum(t["loop_s"] for t in timings)
-    return {"wall_s": wall, "sum_training_s": training, "per_trial_overhead_s": (concurrency * wall - training) / NUM_TRIALS}
+    return {"wall_s": wall, "sum_training_s": training, "per_trial_overhead_s": (concurrency * wall - training) / NUM_TRIALS,
+            "cpu_s": cpu, "cpu_floor_s": cpu / (os.cpu_count() or 1)}
 
 
 def make_arms(work: dict, root: Path) -> dict:
@@ -49,18 +65,26 @@ def make_arms(work: dict, root: Path) -> dict:
         folder.mkdir(parents=True)
         command = harness.orchestrate_train(folder, ["data=synthetic", "model=mlp", "callbacks=none", "scaling.num_workers=1",
                                                      "scaling.cpus_per_worker=1", *fixed, *GRID], multirun=True)
-        _, wall = harness.run_command(command, env, folder, folder / "log.txt", 1800)
-        return summarise(folder, wall, concurrency=2)
+        return summarise(folder, *run_arm([command], env, folder), concurrency=2)
+
+    def plain(folder: Path, grid: list[str], part: str) -> list[str]:
+        return [sys.executable, str(harness.BENCH_DIR / "sweep_app" / "app.py"), "-m", *fixed, *grid,
+                f"timer_dir={folder / 'timer'}", f"hydra.sweep.dir={folder / 'outputs' / part}"]
 
     def sequential(repeat: int) -> dict[str, float]:
         folder = root / f"seq-{repeat}"
         folder.mkdir(parents=True)
-        command = [sys.executable, str(harness.BENCH_DIR / "sweep_app" / "app.py"), "-m", *fixed, *GRID,
-                   f"timer_dir={folder / 'timer'}", f"hydra.sweep.dir={folder / 'outputs'}"]
-        _, wall = harness.run_command(command, env, folder, folder / "log.txt", 1800)
-        return summarise(folder, wall, concurrency=1)
+        return summarise(folder, *run_arm([plain(folder, GRID, "all")], env, folder), concurrency=1)
 
-    return {"orchestrate train -m (Ray)": orchestrate, "hydra basic launcher (sequential)": sequential}
+    def split_by_hand(repeat: int) -> dict[str, float]:
+        folder = root / f"split-{repeat}"
+        folder.mkdir(parents=True)
+        key, values = GRID[0].split("=")
+        halves = [plain(folder, [f"{key}={value}", *GRID[1:]], f"half-{i}") for i, value in enumerate(values.split(","))]
+        return summarise(folder, *run_arm(halves, env, folder), concurrency=len(halves))
+
+    return {"orchestrate train -m (Ray)": orchestrate, "hydra basic launcher (sequential)": sequential,
+            "split by hand (2 at once)": split_by_hand}
 
 
 def main() -> None:
@@ -69,17 +93,19 @@ def main() -> None:
     work = workload(args.quick, args.epochs)
     with harness.work_dir("sweep", args) as tmp:
         results = harness.interleave(make_arms(work, Path(tmp)), args.repeats)
-    ray_arm, seq_arm = results
+    ray_arm, seq_arm, split_arm = results
     med = lambda arm, key: harness.median(results, arm, key)  # noqa: E731
     text = "\n".join([
         harness.header("sweep", args, {**work, "grid": " ".join(GRID), "trials": NUM_TRIALS, "torch_threads_per_trial": 1}),
         harness.table(results, [("wall_s", "sweep wall s"), ("sum_training_s", "sum of trial training loops s"),
-                                ("per_trial_overhead_s", "per-trial overhead s")]),
+                                ("per_trial_overhead_s", "per-trial overhead s"), ("cpu_s", "machine CPU s"),
+                                ("cpu_floor_s", "CPU floor s")]),
     ])
     harness.finish("sweep", text, {
         "sweep_speedup_vs_sequential": med(seq_arm, "wall_s") / med(ray_arm, "wall_s"),
         "per_trial_overhead_ray_s": med(ray_arm, "per_trial_overhead_s"),
         "per_trial_overhead_sequential_s": med(seq_arm, "per_trial_overhead_s"),
+        "split_by_hand_speedup_vs_sequential": med(seq_arm, "wall_s") / med(split_arm, "wall_s"),
     })
 
 
