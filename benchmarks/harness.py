@@ -91,25 +91,27 @@ def run_commands(commands: list[list[str]], env: dict[str, str], cwd: Path, log_
     time, wall seconds from the first start to the last end); a non-zero exit or a timeout raises with
     that command's log tail, after the others are killed."""
     start_unix, start = time.time(), time.perf_counter()
-    processes = []
+    processes, failed = [], None
     with contextlib.ExitStack() as stack:
-        for command, log_path in zip(commands, log_paths, strict=True):
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            out = stack.enter_context(open(log_path, "wb"))
-            processes.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                              start_new_session=True))
         try:
-            failed = None
-            for command, log_path, process in zip(commands, log_paths, processes):
-                remaining = max(timeout_s - (time.perf_counter() - start), 0.0)
-                try:
-                    code = process.wait(timeout=remaining)
-                except subprocess.TimeoutExpired:
-                    failed = f"{' '.join(command[:3])} timed out after {timeout_s:.0f} s; log: {log_path}\n{tail(log_path)}"
-                    break
-                if code != 0:
-                    failed = f"{' '.join(command[:3])} exited {code}; log: {log_path}\n{tail(log_path)}"
-                    break
+            for command, log_path in zip(commands, log_paths, strict=True):
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                out = stack.enter_context(open(log_path, "wb"))
+                processes.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                                  start_new_session=True))
+            running = list(zip(commands, log_paths, processes))
+            while running and not failed:
+                time.sleep(0.05)
+                for command, log_path, process in list(running):
+                    code = process.poll()
+                    if code is not None:
+                        running.remove((command, log_path, process))
+                        if code != 0:
+                            failed = f"{' '.join(command[:3])} exited {code}; log: {log_path}\n{tail(log_path)}"
+                            break
+                    elif time.perf_counter() - start > timeout_s:
+                        failed = f"{' '.join(command[:3])} timed out after {timeout_s:.0f} s; log: {log_path}\n{tail(log_path)}"
+                        break
             wall = time.perf_counter() - start
         finally:
             for process in processes:
