@@ -101,7 +101,8 @@ def run_commands(commands: list[list[str]], env: dict[str, str], cwd: Path, log_
                                                   start_new_session=True))
             running = list(zip(commands, log_paths, processes))
             while running and not failed:
-                time.sleep(0.05)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    running[0][2].wait(timeout=0.05)  # returns the moment it ends: the wall is not rounded up
                 for command, log_path, process in list(running):
                     code = process.poll()
                     if code is not None:
