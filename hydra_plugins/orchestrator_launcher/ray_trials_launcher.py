@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -144,12 +145,20 @@ class RayTrialsLauncher(Launcher):
 
         swept = varying_params([t.config for _, _, t in trials])
         key = sweep_key(sorted(t.config_hash for _, _, t in trials))
-        earlier = find_sweep_run(first.tracking_uri, first.typed.tracking.experiment, key)
-        done = finished_trials(first.tracking_uri, earlier[1], earlier[0]) if earlier else {}
+
+        def finished_earlier() -> dict[str, str]:
+            earlier = find_sweep_run(first.tracking_uri, first.typed.tracking.experiment, key)
+            return finished_trials(first.tracking_uri, earlier[1], earlier[0]) if earlier else {}
+
+        # Ray starts while a thread looks up the trials an earlier run of this sweep finished: starting an
+        # embedded Ray is mostly waiting on its processes, and the lookup imports MLflow (seconds of CPU).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-lookup") as pool:
+            lookup = pool.submit(finished_earlier)
+            connect(first.typed.cluster, user_code_runtime_env(first.config))
+            done = lookup.result()
         queue = deque((idx, overrides, trial) for idx, overrides, trial in trials if trial.config_hash not in done)
         num_skipped = len(trials) - len(queue)
-        if queue:  # a re-run with every trial FINISHED needs no Ray at all
-            connect(first.typed.cluster, user_code_runtime_env(first.config))
+        if queue:
             total = cluster_resources()
             for _, _, trial in queue:
                 check_fits(trial.typed.scaling.num_workers, trial.typed.scaling.cpus_per_worker, trial.typed.scaling.use_gpu)
