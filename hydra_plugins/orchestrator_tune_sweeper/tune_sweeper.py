@@ -9,7 +9,7 @@ values; `interval(lo,hi)` -> tune.uniform (tune.randint for `int(interval(...))`
 
 Search: Optuna's TPE through Ray Tune's OptunaSearch (`search=optuna`, the default) or random
 sampling (`search=random`); an ASHA scheduler on `metric`/`mode` stops weak trials early. Each trial is
-a Tune function trainable holding no CPU that runs one Ray Train run (`orchestrator.train.run_train`,
+a Tune function trainable holding no CPU that runs one Ray Train run (`orchestrator.train.train_prepared`,
 the sweep run as parent); the run reports every epoch to Tune (ray.tune.integration.ray_train
 .TuneReportCallback), so ASHA can act. Everything is checked before the first trial starts.
 """
@@ -127,7 +127,7 @@ def tune_trial(params: Dict[str, Any], hydra_context: HydraContext, base_config:
     from ray import tune
 
     from orchestrator.sweep import TAG_TRIAL_ID, finished_trials, prepare_trial
-    from orchestrator.train import run_train
+    from orchestrator.train import train_prepared
 
     if os.path.isdir(cwd):
         os.chdir(cwd)
@@ -144,7 +144,8 @@ def tune_trial(params: Dict[str, Any], hydra_context: HydraContext, base_config:
         for point in MlflowClient(tracking_uri).get_metric_history(done, metric):
             tune.report({metric: point.value})
         return
-    run_train(trial.task_config, parent_run_id=sweep_run_id, extra_tags={TAG_TRIAL_ID: trial_id})
+    train_prepared(trial.typed, trial.config, trial.tracking_uri, parent_run_id=sweep_run_id,
+                   extra_tags={TAG_TRIAL_ID: trial_id})
 
 
 def release_orphaned_placement_groups() -> int:
