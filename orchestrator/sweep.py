@@ -262,7 +262,6 @@ class PreparedTrial:
     """One trial's config, checked on the driver before any trial starts (its objects: on the cluster)."""
 
     sweep_config: Any  # the job's full DictConfig, hydra node included (what run_job receives)
-    task_config: Any  # the same without the hydra node (what the task function receives)
     config: dict  # resolved plain config (what the workers receive)
     typed: Any  # the validated TrainConfig
     tracking_uri: str
@@ -288,7 +287,7 @@ def prepare_trial(sweep_config, output_dir: str, buildable: bool = True) -> Prep
     with read_write(task_cfg), open_dict(task_cfg):
         del task_cfg["hydra"]
     typed, config, uri = prepare(task_cfg, buildable=buildable)
-    return PreparedTrial(sweep_config, task_cfg, config, typed, uri, config_hash(config))
+    return PreparedTrial(sweep_config, config, typed, uri, config_hash(config))
 
 
 def check_on_cluster(configs: list[dict], tracking_uri: str, timeout_s: float, slots: int) -> None:
