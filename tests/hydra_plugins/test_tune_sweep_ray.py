@@ -53,11 +53,16 @@ def test_tune_sweep_trials_report_every_epoch_and_best_is_recorded(tmp_path, cli
         history = [m.value for m in client.get_metric_history(trial.info.run_id, "val/acc")]
         seen = reported[trial_id]
         assert seen == pytest.approx(history[:len(seen)], abs=1e-6)  # Tune saw MLflow's values, in order
-        if trial.data.tags.get("orchestrator.early_stopped") == "true":
-            # ASHA stopped it at a rung; its workers may have finished one more epoch before the stop arrived
-            assert 1 <= len(seen) < EPOCHS and len(seen) <= len(history) <= len(seen) + 1
+        stopped = trial.data.tags.get("orchestrator.early_stopped") == "true"
+        ran_to_the_end = len(history) == EPOCHS and "test/acc" in trial.data.metrics
+        if len(seen) == EPOCHS:  # Tune saw every epoch: no rung stopped it
+            assert not stopped and ran_to_the_end
         else:
-            assert len(seen) == len(history) == EPOCHS and "test/acc" in trial.data.metrics  # ran to the end
+            # ASHA stopped it at a rung. The stop is asynchronous: Ray Train's workers go on until it
+            # reaches them, on a fast machine through the last epoch, so the run either records the
+            # stop or ran to the end; never more epochs than that.
+            assert 1 <= len(seen) <= len(history) <= EPOCHS
+            assert stopped or ran_to_the_end, (len(seen), len(history), trial.data.tags)
 
     best = max(trials, key=lambda t: t.data.metrics["val/acc"])
     assert sweep.data.tags["orchestrator.best_run_id"] == best.info.run_id
