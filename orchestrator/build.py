@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_class, get_object, instantiate
 
 from orchestrator.errors import ConfigError
 
@@ -42,16 +42,58 @@ def _config_error(group: str, err: Exception) -> ConfigError:
     return ConfigError(group, message)
 
 
-def locate_target(group: str, node: dict) -> type:
-    """The class named by `node._target_`, or a ConfigError naming `<group>._target_`."""
+def locate_target(group: str, node: dict, any_callable: bool = False) -> type:
+    """The class (`any_callable`: or function) named by `node._target_`, or a ConfigError naming
+    `<group>._target_`."""
     target = node.get("_target_")
     try:
-        return get_class(target)
+        return get_object(target) if any_callable else get_class(target)
     except Exception as err:  # ImportError, AttributeError, ValueError from Hydra's locate
         raise ConfigError(
             f"{group}._target_", f"cannot import {target!r} ({err.__class__.__name__}: {str(err).splitlines()[0]})",
             "check the spelling, and that the module is importable from the working directory",
         ) from err
+
+
+def written_keys(overrides: list[str]) -> set[str]:
+    """The dotted keys a user wrote on the command line (`data._target_=x`, `+data.k=v`, `~model.k`),
+    each as `<group>.<key>` (deeper keys cut to their first two parts)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    return {".".join(o.key_or_group.split(".")[:2]) for o in parsed if "." in o.key_or_group}
+
+
+def command_line_overrides() -> list[str]:
+    """The overrides of the running Hydra app (its task overrides), or none outside one."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def drop_unwritten_keys(config: dict[str, Any], written: set[str]) -> dict[str, Any]:
+    """`config` without the data/model keys that the class named on the command line does not take and
+    the user did not write.
+
+    `data._target_=pkg.MyData` replaces only the class of the default group (`data=digits`): that group's
+    other keys (`val_fraction`, `seed`, ...) stay in the node and were written for another class. They
+    are dropped, with one line saying which; keys the user wrote are kept, so a wrong one is still refused
+    by name when the class is built. A class taking `**kwargs` keeps every key.
+    """
+    for group in ("data", "model"):
+        node = config.get(group)
+        if not isinstance(node, dict) or f"{group}._target_" not in written:
+            continue
+        accepted = inspect.signature(locate_target(group, node).__init__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+            continue
+        unused = [k for k in node if not k.startswith("_") and k not in accepted and f"{group}.{k}" not in written]
+        for key in unused:
+            del node[key]
+        if unused:
+            log.info("%s._target_=%s does not take %s (from the default %s group): left out", group, node["_target_"],
+                     ", ".join(f"{group}.{k}" for k in unused), group)
+    return config
 
 
 def build_datamodule(config: dict[str, Any]):
@@ -125,7 +167,7 @@ def check_buildable(config: dict[str, Any]):
     datamodule = build_datamodule(config)
     instantiate(config["optimizer"])
     if config.get("scheduler"):
-        locate_target("scheduler", config["scheduler"])
+        locate_target("scheduler", config["scheduler"], any_callable=True)  # a class, or a function (linear_warmup)
     model = build_model(config, datamodule)
     build_callbacks(config)
     return datamodule, model

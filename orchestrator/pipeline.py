@@ -52,11 +52,13 @@ def check_compressible(config: dict[str, Any], compression) -> None:
     from orchestrator.build import check_buildable
     from orchestrator.compression.distill import check_distillable
     from orchestrator.compression.prune import check_channel_layers
+    from orchestrator.compression.stages import DISTILLATION, STRUCTURED_PRUNING, skipped_methods
 
     datamodule, model = check_buildable(config)
-    if "prune" in compression.stages and compression.prune.channel_ratios:
+    skipped = skipped_methods(compression, model)  # said when the stages run
+    if "prune" in compression.stages and compression.prune.channel_ratios and STRUCTURED_PRUNING not in skipped:
         check_channel_layers(model, compression.prune.channel_layers)
-    if "distill" in compression.stages:
+    if "distill" in compression.stages and DISTILLATION not in skipped:
         check_distillable(config, compression.distill, datamodule, model)
 
 

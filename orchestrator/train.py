@@ -44,11 +44,16 @@ class TrainOutcome:
     storage_path: str | None = None
 
 
-def resolved_config(cfg: DictConfig) -> dict[str, Any]:
-    """The plain, resolved config that travels to the workers (never a DictConfig)."""
+def resolved_config(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The plain, resolved config that travels to the workers (never a DictConfig). `overrides`: what
+    the user wrote (default: the running Hydra app's), so that a class named by `data._target_=` or
+    `model._target_=` does not receive the default group's keys it does not take."""
+    from orchestrator.build import command_line_overrides, drop_unwritten_keys, written_keys
+
     config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     config.pop("hydra", None)
-    return absolute_local_paths(config)
+    written = written_keys(command_line_overrides() if overrides is None else overrides)
+    return absolute_local_paths(drop_unwritten_keys(config, written))
 
 
 # Local files named relative to the driver's working directory (`data.path=reviews.csv`). Ray workers run
@@ -243,12 +248,10 @@ def _log_outcome(config: dict, result, outcome: TrainOutcome, log_model: bool) -
     }
     mlflow.log_figure(plots.learning_curves(history), "plots/learning_curves.png")
     if evaluation.predictions is not None:
-        figure = plots.confusion_matrix(
-            evaluation.labels.numpy(), evaluation.predictions.numpy(), evaluation.model.num_classes
-        )
+        figure = plots.confusion_matrix(evaluation.labels.numpy(), evaluation.predictions.numpy(), evaluation.num_classes)
         mlflow.log_figure(figure, "plots/confusion_matrix.png")
     if log_model:
-        log_torch_model(evaluation.model, evaluation.datamodule.example_input())
+        log_torch_model(evaluation.model, evaluation.example_input)
 
     final = {k: v[-1][1] for k, v in history.items() if v}
     outcome.metrics = {**final, **{k: v for k, v in evaluation.metrics.items() if k in ("test/acc", "test/f1", "test/loss", "test/ppl")}}
@@ -256,23 +259,30 @@ def _log_outcome(config: dict, result, outcome: TrainOutcome, log_model: bool) -
 
 
 def log_torch_model(model, example_input, name: str = "model"):
-    """`mlflow.pytorch.log_model` with a signature and an input example, pinned requirements (no slow
-    requirement inference). Returns MLflow's ModelInfo (an MLflow 3 LoggedModel linked to the run)."""
+    """`mlflow.pytorch.log_model` with a signature and an input example (none when `example_input` is
+    None, or the model's output is not one tensor), pinned requirements (no slow requirement inference).
+    Returns MLflow's ModelInfo (an MLflow 3 LoggedModel linked to the run)."""
     import importlib.metadata
 
     import mlflow
     import torch
     from mlflow.models import infer_signature
 
-    with torch.inference_mode():
-        output = model(example_input)
-    signature = infer_signature(example_input.numpy(), output.numpy())
+    signature = None
+    if example_input is not None:
+        with torch.inference_mode():
+            output = model(example_input)
+        if isinstance(output, torch.Tensor):
+            signature = infer_signature(example_input.numpy(), output.numpy())
+    if signature is None:
+        log.warning("the model is logged without a signature: its inputs or outputs are not single tensors")
     requirements = [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}", "lightning", "torchmetrics"]
     # Hugging Face models (model=pretrained_encoder) unpickle only beside the libraries that define them.
     libraries = {type(m).__module__.split(".")[0] for m in model.modules()} & {"transformers", "peft"}
     requirements += [f"{name}=={importlib.metadata.version(name)}" for name in sorted(libraries)]
     return mlflow.pytorch.log_model(
-        model, name=name, signature=signature, input_example=example_input.numpy(), pip_requirements=requirements
+        model, name=name, signature=signature, pip_requirements=requirements,
+        input_example=None if signature is None else example_input.numpy(),
     )
 
 

@@ -35,9 +35,16 @@ def torch_threads(num_threads: int):
 
 
 def held_out_split(datamodule) -> tuple[torch.Tensor, torch.Tensor]:
-    """The whole held-out test split as (inputs, labels)."""
+    """The whole held-out test split as (inputs, labels): batches of (input, target, ...) tensors."""
+    from orchestrator.errors import ConfigError
+    from orchestrator.evaluate import batch_parts
+
     inputs, labels = [], []
-    for x, y in datamodule.test_dataloader():
+    for batch in datamodule.test_dataloader():
+        x, y = batch_parts(batch)
+        if x is None or y is None:
+            raise ConfigError("data._target_", f"{type(datamodule).__name__}'s test batches are not (input, target) tensors",
+                              "compression measures every variant on test batches shaped as (inputs, labels)")
         inputs.append(x)
         labels.append(y)
     return torch.cat(inputs), torch.cat(labels)

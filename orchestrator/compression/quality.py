@@ -87,6 +87,13 @@ def is_language_model(config: dict[str, Any]) -> bool:
     return issubclass(locate_target("model", config["model"]), NextTokenLitModule)
 
 
-def quality_of(config: dict[str, Any], datamodule) -> Quality:
-    """How the variants of `config`'s model are scored."""
-    return LanguageModelQuality() if is_language_model(config) else ClassifierQuality(datamodule.num_classes)
+def quality_of(config: dict[str, Any], datamodule, model, inputs: torch.Tensor) -> Quality:
+    """How the variants of `config`'s model are scored. A classifier's class count: its DataModule's or
+    its own `num_classes`, else the width of its outputs on `inputs` (a plain LightningModule)."""
+    if is_language_model(config):
+        return LanguageModelQuality()
+    num_classes = getattr(datamodule, "num_classes", None) or getattr(model, "num_classes", None)
+    if num_classes is None:
+        with torch.inference_mode():
+            num_classes = int(model(inputs[:2]).shape[-1])
+    return ClassifierQuality(num_classes)

@@ -68,7 +68,7 @@ def summary_rows(results: list[VariantResult], quality: Quality) -> dict[str, li
 
 
 def print_variants(results: list[VariantResult], decision: Decision, version: str | None, model_name: str,
-                   quality: Quality) -> None:
+                   quality: Quality, skipped: dict[str, str] | None = None) -> None:
     """The rich table of every variant, then the gate's reasons and the champion decision in plain words."""
     table = Table(title="compression variants (size and speed against the baseline)", title_justify="left", box=box.SIMPLE_HEAD,
                   padding=(0, 0), pad_edge=False)
@@ -91,6 +91,8 @@ def print_variants(results: list[VariantResult], decision: Decision, version: st
     for r in results:
         if r.failed_checks and r.status == "FINISHED":
             console.print(f"  {r.name} fails the gate: {'; '.join(r.failed_checks)}")
+    for method, reason in (skipped or {}).items():
+        console.print(f"  {method} skipped: {reason}")
     failed = [r for r in results if r.status != "FINISHED"]
     for r in failed:
         console.print(f"  [bold red]{r.name} FAILED:[/] {r.error} (run {r.run_id})")

@@ -18,16 +18,19 @@ log = logging.getLogger(__name__)
 
 TAG_SOURCE_RUN = "orchestrator.source_run_id"
 TAG_CHAMPION = "orchestrator.champion"
+TAG_SKIPPED = "orchestrator.skipped_methods"
 
 
 @dataclass
 class CompressionOutcome:
-    """The variants, the champion decision and its registered version, and how variants were scored."""
+    """The variants, the champion decision and its registered version, how variants were scored, and
+    the methods skipped because the model does not offer what they need (method -> why)."""
 
     quality: Quality
     results: list[VariantResult] = field(default_factory=list)
     decision: Decision | None = None
     registered_version: str | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[VariantResult]:
@@ -56,7 +59,7 @@ def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, 
     from orchestrator.compression.measure import held_out_split
     from orchestrator.compression.quality import quality_of
     from orchestrator.compression.report import pareto_figure, print_variants, summary_rows
-    from orchestrator.compression.stages import StageContext, run_stages
+    from orchestrator.compression.stages import StageContext, run_stages, skipped_methods
     from orchestrator.evaluate import load_model
 
     mlflow.set_tracking_uri(tracking_uri)  # the child runs, their models and the registry use MLflow's fluent API
@@ -66,10 +69,13 @@ def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, 
     model, datamodule = load_model(config, teacher)
     datamodule.setup("fit")
     inputs, labels = held_out_split(datamodule)
-    quality = quality_of(config, datamodule)
+    quality = quality_of(config, datamodule, model, inputs)
     context = StageContext(config, compression, model, datamodule, teacher, work_dir, inputs, labels, quality,
                            parent_run_id, experiment_id, tracking_uri)
-    outcome = CompressionOutcome(quality, results=run_stages(context))
+    skipped = skipped_methods(compression, model)
+    for method, reason in skipped.items():
+        log.warning("%s skipped: %s", method, reason)
+    outcome = CompressionOutcome(quality, results=run_stages(context, skipped), skipped=skipped)
     outcome.decision = choose(outcome.results, compression)
     outcome.registered_version = register(outcome.decision, compression, tracking_uri)
 
@@ -84,5 +90,8 @@ def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, 
     client.set_tag(parent_run_id, "orchestrator.gate", outcome.decision.reason[:5000])
     if outcome.failed:
         client.set_tag(parent_run_id, "orchestrator.failed_variants", ", ".join(r.name for r in outcome.failed))
-    print_variants(outcome.results, outcome.decision, outcome.registered_version, compression.registered_model_name, quality)
+    if skipped:
+        client.set_tag(parent_run_id, TAG_SKIPPED, "; ".join(f"{method}: {reason}" for method, reason in skipped.items())[:5000])
+    print_variants(outcome.results, outcome.decision, outcome.registered_version, compression.registered_model_name, quality,
+                   skipped)
     return outcome

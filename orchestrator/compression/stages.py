@@ -103,8 +103,6 @@ def _unstructured(sparsity: float):
 def _structured(ratio: float):
     def make(ctx: StageContext, run_id: str) -> Variant:
         settings = ctx.compression.prune
-        if not hasattr(ctx.model, "net"):
-            raise ValueError("structured pruning needs the LitModule's network as `.net`")
         pruned = prune.prune_structured(ctx.model, "net", ratio, ctx.example_input, settings.channel_layers)
         if settings.finetune_epochs:
             pruned = fine_tune(ctx.config, pruned, ctx.work_dir, run_id, ctx.tracking_uri, settings.finetune_epochs,
@@ -148,19 +146,44 @@ def _distilled(ctx: StageContext, run_id: str) -> Variant:
     return _float_variant(student_name(settings), "distill", getattr(student, "net", student), _distill_params(ctx.compression))
 
 
-def plan(compression: CompressionConfig) -> list[PlannedVariant]:
-    """Every variant the configured stages make, baseline first."""
+STRUCTURED_PRUNING = "structured pruning"
+DISTILLATION = "distillation"
+
+
+def skip_reasons(model) -> dict[str, str]:
+    """Why a method cannot run on `model`, by method (STRUCTURED_PRUNING, DISTILLATION); empty when
+    every method applies. Dynamic and static int8, ONNX and unstructured pruning need only an
+    `nn.Module`, so they apply to any LightningModule."""
+    from trainers.models.causal_lm import NextTokenLitModule
+    from trainers.models.classifier import ClassifierLitModule
+
+    reasons = {}
+    name = type(model).__name__
+    if not isinstance(getattr(model, "net", None), torch.nn.Module):
+        reasons[STRUCTURED_PRUNING] = (f"{name} has no `net` attribute holding its network, which structured pruning "
+                                       "narrows and the fine-tune rebuilds the module around")
+    if not isinstance(model, (ClassifierLitModule, NextTokenLitModule)):
+        reasons[DISTILLATION] = (f"{name} is not a trainers ClassifierLitModule or NextTokenLitModule, whose `net` and "
+                                 "`training_loss` distillation trains the student through")
+    return reasons
+
+
+def plan(compression: CompressionConfig, skipped: dict[str, str] | None = None) -> list[PlannedVariant]:
+    """Every variant the configured stages make, baseline first, without the methods of `skipped`
+    (skip_reasons)."""
+    skipped = skipped or {}
     planned = [PlannedVariant("baseline", "baseline", {}, _baseline)]
     for stage in compression.stages:
         if stage == "prune":
             planned += [PlannedVariant("prune", f"prune-unstructured-{_percent(s)}", {"sparsity": s}, _unstructured(s))
                         for s in compression.prune.sparsities]
-            planned += [PlannedVariant("prune", f"prune-structured-{_percent(r)}", {"channel_ratio": r}, _structured(r))
-                        for r in compression.prune.channel_ratios]
+            if STRUCTURED_PRUNING not in skipped:
+                planned += [PlannedVariant("prune", f"prune-structured-{_percent(r)}", {"channel_ratio": r}, _structured(r))
+                            for r in compression.prune.channel_ratios]
         elif stage == "quantize":
             planned += [PlannedVariant("quantize", f"quantize-{m}-int8", {"method": m}, _quantized(m))
                         for m in compression.quantize.methods]
-        elif stage == "distill":
+        elif stage == "distill" and DISTILLATION not in skipped:
             planned.append(PlannedVariant("distill", student_name(compression.distill), _distill_params(compression), _distilled))
     return planned
 
@@ -195,13 +218,20 @@ def run_variant(ctx: StageContext, planned: PlannedVariant, baseline: float | No
     return result
 
 
-def run_stages(ctx: StageContext) -> list[VariantResult]:
+def skipped_methods(compression: CompressionConfig, model) -> dict[str, str]:
+    """The skip_reasons of the methods the configured stages would use."""
+    wanted = {STRUCTURED_PRUNING: "prune" in compression.stages and bool(compression.prune.channel_ratios),
+              DISTILLATION: "distill" in compression.stages}
+    return {method: reason for method, reason in skip_reasons(model).items() if wanted[method]}
+
+
+def run_stages(ctx: StageContext, skipped: dict[str, str] | None = None) -> list[VariantResult]:
     """Every planned variant in order, with a progress display; the baseline's quality is the reference."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from orchestrator.console import console
 
-    planned = plan(ctx.compression)
+    planned = plan(ctx.compression, skipped)
     results: list[VariantResult] = []
     baseline = None
     columns = (TextColumn("[bold]compression[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn())

@@ -4,6 +4,7 @@ whether it is a torch module or an ONNX Runtime session."""
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,8 +84,17 @@ class TorchVariant(Variant):
 
         if not self.scripted:
             return log_torch_model(self.module, example_input)
+        from lightning import LightningModule
+
         with torch.inference_mode():
-            scripted = torch.jit.trace(self.module, example_input)
+            # A LightningModule (a user's, quantized whole) is traced through its own to_torchscript:
+            # torch.jit.trace reads every attribute, and `trainer` raises outside a Trainer.
+            if isinstance(self.module, LightningModule):
+                with warnings.catch_warnings():  # "to_torchscript has been deprecated": so is all of TorchScript
+                    warnings.filterwarnings("ignore", message=r".*to_torchscript.*deprecated.*")
+                    scripted = self.module.to_torchscript(method="trace", example_inputs=example_input)
+            else:
+                scripted = torch.jit.trace(self.module, example_input)
             output = scripted(example_input)
         return mlflow.pytorch.log_model(
             scripted, name="model", serialization_format="pickle", signature=infer_signature(example_input.numpy(), output.numpy()),

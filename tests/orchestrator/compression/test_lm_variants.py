@@ -89,7 +89,7 @@ def test_causal_lm_pipeline_defaults_make_a_shallower_student_scored_by_perplexi
     assert compression.max_ppl_increase == 0.05
     check_compressible(config, compression)  # was "compression.distill.student is empty" before causal_lm.yaml
     datamodule = build_datamodule(config)
-    assert isinstance(quality_of(config, datamodule), LanguageModelQuality)
+    assert isinstance(quality_of(config, datamodule, None, None), LanguageModelQuality)
     node = distillation_config(config, compression.distill, tmp_path / "teacher.ckpt", datamodule)["model"]
     assert node["_target_"] == LM_DISTILLATION and "num_classes" not in node
     student, teacher = instantiate(node["student"]), instantiate(node["teacher"])
