@@ -201,12 +201,26 @@ class TrainConfig:
             _positive("model.hidden_dim", self.model["hidden_dim"])
 
 
+# Fine-tuning learning rates (conf/optimizer/finetune.yaml): pre-trained weights that train keep what
+# they learned at the usual 2e-5..5e-5; adapters (LoRA) or a head alone, trained from scratch, need more.
+FINETUNE_LR = 3e-5
+ADAPTER_LR = 1e-3
+
+
+def finetune_lr(lora_r: int, freeze_layers: int) -> float:
+    """The default learning rate of a pre-trained model's fine-tune: ADAPTER_LR when only LoRA adapters
+    (`model.lora.r` > 0) or the head (`model.freeze_layers=-1`) train, else FINETUNE_LR."""
+    return ADAPTER_LR if int(lora_r) > 0 or int(freeze_layers) == -1 else FINETUNE_LR
+
+
 def register_schemas() -> None:
     """Make the schemas available to the defaults lists in conf/ (`- train_schema`), and the config's
-    own resolver: `${floordiv:${model.hidden_dim},4}` (at least 1), a setting relative to another."""
+    own resolvers: `${floordiv:${model.hidden_dim},4}` (at least 1), a setting relative to another, and
+    `${finetune_lr:<lora r>,<freeze_layers>}` (finetune_lr)."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     OmegaConf.register_new_resolver("floordiv", lambda value, divisor: max(1, int(value) // int(divisor)), replace=True)
+    OmegaConf.register_new_resolver("finetune_lr", finetune_lr, replace=True)
 
 
 def validate(cfg: DictConfig, schema: type = TrainConfig):

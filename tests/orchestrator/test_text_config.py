@@ -114,3 +114,19 @@ def test_relative_data_and_model_paths_travel_absolute(compose_train, tmp_path, 
     assert config["data"]["path"] == str(tmp_path / "reviews.csv")
     assert config["data"]["cache_dir"] == str(tmp_path / "cache")
     assert config["model"]["path"] == "s3://bucket/model"  # URIs as given
+
+
+@pytest.mark.parametrize("overrides, optimizer, lr, scheduler", [
+    ([], "AdamW", 3e-5, "linear_warmup_decay"),  # the encoder's own weights train: a rate that keeps them
+    (["model.lora.r=8"], "AdamW", 1e-3, "linear_warmup_decay"),  # adapters train from scratch
+    (["model.freeze_layers=-1"], "AdamW", 1e-3, "linear_warmup_decay"),  # the head alone
+    (["model.freeze_layers=4"], "AdamW", 3e-5, "linear_warmup_decay"),
+    (["optimizer.lr=1e-4", "scheduler=none"], "AdamW", 1e-4, None),  # the command line wins
+    (["optimizer=adam"], "Adam", 3e-3, "linear_warmup_decay"),
+])
+def test_a_pretrained_model_brings_its_fine_tuning_defaults(compose_train, overrides, optimizer, lr, scheduler):
+    config = resolved_config(compose_train("model=pretrained_encoder", "model.path=/models/minilm", *overrides), [])
+    assert config["optimizer"]["_target_"] == f"torch.optim.{optimizer}" and config["optimizer"]["lr"] == lr
+    assert (config["scheduler"] or {}).get("_target_", "").rsplit(".", 1)[-1] == (scheduler or "")
+    plain = resolved_config(compose_train(*overrides[:0]), [])  # models trained from scratch keep Adam at 3e-3
+    assert plain["optimizer"]["_target_"] == "torch.optim.Adam" and plain["optimizer"]["lr"] == 3e-3 and plain["scheduler"] is None

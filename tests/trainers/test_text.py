@@ -141,6 +141,14 @@ def test_pretrained_encoder_freezes_layers_and_adds_lora():
     assert not any(p.requires_grad for p in encoder.encoder.layer[3].parameters())
     assert all(p.requires_grad for p in encoder.encoder.layer[4].parameters())
     assert all(p.requires_grad for p in frozen.net.head.parameters())
+    # from_pretrained hands the encoder over in eval mode: dropout must be on while it fine-tunes
+    assert all(module.training for module in frozen.modules())
+    decay, no_decay = frozen.optimizer_parameters()  # biases and LayerNorm weights get no weight decay
+    trainable = {id(p): n for n, p in frozen.named_parameters() if p.requires_grad}
+    assert {trainable[id(p)].rsplit(".", 1)[-1] for p in no_decay["params"]} == {"bias", "weight"}
+    assert all("LayerNorm" in trainable[id(p)] or trainable[id(p)].endswith("bias") for p in no_decay["params"])
+    assert all(p.dim() == 2 for p in decay["params"]) and no_decay["weight_decay"] == 0.0
+    assert len(decay["params"]) + len(no_decay["params"]) == len(trainable)
 
     lora = PretrainedEncoderLitModule(path, vocab_size=30522, num_classes=2, lora={"r": 4, "alpha": 8})
     trainable = {n for n, p in lora.named_parameters() if p.requires_grad}

@@ -11,6 +11,7 @@ from torchmetrics import MeanMetric
 
 from trainers.models.classifier import OptimizerFactory, SchedulerFactory
 from trainers.nets.gpt import GPT
+from trainers.optim.configure import configure_optimizers
 
 
 class NextTokenLitModule(LightningModule):
@@ -78,11 +79,7 @@ class NextTokenLitModule(LightningModule):
     def configure_optimizers(self):
         if self.optimizer_factory is None:
             return torch.optim.AdamW(self.parameters(), lr=3e-4)
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return configure_optimizers(self, self.parameters(), self.optimizer_factory, self.scheduler_factory)
 
 
 class CausalLMLitModule(NextTokenLitModule):

@@ -15,6 +15,8 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from trainers.optim.configure import configure_optimizers
+
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
@@ -94,11 +96,12 @@ class ClassifierLitModule(LightningModule):
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
         return self(x).argmax(dim=-1)
 
+    def optimizer_parameters(self):
+        """What the optimizer partial receives: every parameter (a pre-trained model returns weight-decay
+        groups, trainers.optim.configure.decay_groups)."""
+        return self.parameters()
+
     def configure_optimizers(self):
         if self.optimizer_factory is None:
             return torch.optim.Adam(self.parameters(), lr=1e-3)
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return configure_optimizers(self, self.optimizer_parameters(), self.optimizer_factory, self.scheduler_factory)

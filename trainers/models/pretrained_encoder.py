@@ -6,10 +6,14 @@ from typing import Any
 
 from trainers.models.classifier import ClassifierLitModule, OptimizerFactory, SchedulerFactory
 from trainers.nets.pretrained_encoder import EncoderClassifier
+from trainers.optim.configure import decay_groups
 
 
 class PretrainedEncoderLitModule(ClassifierLitModule):
     """Fine-tunes a Hugging Face encoder from a local folder (no hub download) with a linear head.
+
+    The config's fine-tuning defaults (conf/model/pretrained_encoder.yaml): AdamW at 3e-5 (1e-3 with LoRA
+    or a frozen encoder), linear warm-up then decay per step; no weight decay on biases and norm weights.
 
     `vocab_size`, `pad_token_id` and `num_classes` come from the DataModule, whose tokenizer must be
     the model's own (conf/model/pretrained_encoder.yaml sets `data.tokenizer: ${model.path}`).
@@ -43,3 +47,6 @@ class PretrainedEncoderLitModule(ClassifierLitModule):
             "freeze_layers": freeze_layers, "lora": {k: (list(v) if isinstance(v, tuple) else v) for k, v in lora.items()},
             "dropout": dropout, "tokenizer": None if tokenizer is None else str(tokenizer), "num_layers": num_layers,
         })
+
+    def optimizer_parameters(self):
+        return decay_groups(self)

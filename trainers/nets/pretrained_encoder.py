@@ -115,7 +115,8 @@ class EncoderClassifier(nn.Module):
                 r=lora["r"], lora_alpha=lora.get("alpha", 2 * lora["r"]), lora_dropout=lora.get("dropout", 0.0),
                 target_modules=lora.get("target_modules"),
             ))
-        self.encoder = encoder
+        # from_pretrained returns the encoder in eval mode: its dropout would stay off while it fine-tunes
+        self.encoder = encoder.train()
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(config.hidden_size, num_classes)
 

@@ -1,0 +1,1 @@
+"""Optimizer pieces the configs name by `_target_`: learning-rate schedules and parameter groups."""
