@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -49,3 +50,16 @@ def cli_env(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "RAY_ADDRESS"))}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlruns.db'}"
     return env
+
+
+@pytest.fixture
+def pipe_console(monkeypatch) -> io.StringIO:
+    """The package's console writing to a pipe, 80 columns wide (what `orchestrate ... | grep` reads):
+    returns what it printed."""
+    from rich.console import Console
+
+    import orchestrator.console
+
+    printed = io.StringIO()
+    monkeypatch.setattr(orchestrator.console, "console", Console(file=printed, width=80, highlight=False))
+    return printed
