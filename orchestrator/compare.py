@@ -3,11 +3,15 @@
     orchestrate compare                                   # the runs of tracking.experiment's default
     orchestrate compare --experiment orchestrator --metric val/acc --output compare.png
     orchestrate compare --parent SWEEP_RUN_ID --metric val/acc --metric test/acc
+    orchestrate compare --parent SWEEP_RUN_ID --json          # every run whole, for scripts
 
-Prints a table of the runs (the params that differ between them and the chosen metrics, sorted by the
+Prints a table of the runs (the chosen metrics, then the params that differ between them, sorted by the
 first metric), writes a plot of the first metric against each varying param with --output, and prints
-the MLflow UI URL of the compare view of those runs. The tracking store is $MLFLOW_TRACKING_URI, else
-sqlite:///mlruns.db in the working directory (as for `orchestrate train`), or --tracking-uri.
+the MLflow UI URL of the compare view of those runs. The table fits the terminal: run ids stay whole
+(a unique prefix only where the terminal is too narrow for them), and the params that do not fit are
+left out, the last first, with a line naming them; --json prints every run with all its varying params.
+The tracking store is $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db in the working directory (as for
+`orchestrate train`), or --tracking-uri.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +31,6 @@ log = logging.getLogger(__name__)
 
 HIDDEN_PARAMS = ("paths.", "tracking.", "cluster.")  # where runs ran, not what they trained
 MAX_RUNS = 1000
-MAX_PARAM_COLUMNS = 8  # more would not fit a terminal; the rest are listed below the table
 
 
 @dataclass
@@ -50,6 +54,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mode", choices=("max", "min"), default="max", help="sort the first metric best-first for this mode")
     parser.add_argument("--output", metavar="FILE.png", help="write a plot of the first metric against each varying param")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db)")
+    parser.add_argument("--json", action="store_true", help="print the runs as JSON (full ids, every varying param) for scripts")
     return parser.parse_args(argv)
 
 
@@ -110,30 +115,41 @@ def compare_url(base_url: str, comparison: Comparison) -> str:
 
 
 def print_comparison(comparison: Comparison, url: str, command: str) -> None:
-    from rich.table import Table
-    from rich.text import Text
+    """The runs, best first: run id, the metrics, then the varying params; what does not fit the terminal
+    is left out from the right (the run name first), and a line says which."""
+    from orchestrator.console import Column, console, print_table
 
-    from orchestrator.console import console
-
-    table = Table(title=f"{len(comparison.run_ids)} runs", title_justify="left")
-    table.add_column("run", no_wrap=True)
-    table.add_column("name")
-    shown = list(comparison.params)[:MAX_PARAM_COLUMNS]
-    # a narrow terminal folds a long header (optimizer.lr) onto two lines rather than cut it to "opti…"
-    for key in shown:
-        table.add_column(Text(key, overflow="fold"), justify="right")
-    for key in comparison.metrics:
-        table.add_column(Text(key, overflow="fold"), justify="right", style="bold")
-    for i, run_id in enumerate(comparison.run_ids):
-        values = [_readable(comparison.params[k][i]) for k in shown]
-        scores = ["-" if comparison.metrics[m][i] is None else f"{comparison.metrics[m][i]:.4f}" for m in comparison.metrics]
-        table.add_row(run_id, comparison.run_names[i], *values, *scores)
-    console.print(table)
-    if len(comparison.params) > len(shown):
-        console.print(f"{len(comparison.params) - len(shown)} more varying params: {', '.join(list(comparison.params)[len(shown):])}")
+    columns = [Column("run", required=True, shorten=True)]
+    columns += [Column(key, justify="right", style="bold", required=i == 0)  # the first metric: the sort key
+                for i, key in enumerate(comparison.metrics)]
+    columns += [Column(key, justify="right") for key in comparison.params]
+    columns.append(Column("name"))
+    rows = [
+        [run_id,
+         *("-" if comparison.metrics[m][i] is None else f"{comparison.metrics[m][i]:.4f}" for m in comparison.metrics),
+         *(_readable(values[i]) for values in comparison.params.values()),
+         comparison.run_names[i] or "-"]
+        for i, run_id in enumerate(comparison.run_ids)
+    ]
+    print_table(f"{len(comparison.run_ids)} runs", columns, rows)
     if command:
-        console.print(f"open the UI: {command}")
+        console.print(f"open the UI: {command}", soft_wrap=True)
     console.print(f"compare view: {url}", soft_wrap=True)
+
+
+def comparison_records(comparison: Comparison) -> list[dict]:
+    """The runs as --json prints them, best first: full run ids, metrics, every varying param as MLflow stores it."""
+    return [
+        {"run_id": run_id, "run_name": comparison.run_names[i],
+         "metrics": {key: _json_number(values[i]) for key, values in comparison.metrics.items()},
+         "params": {key: values[i] for key, values in comparison.params.items()}}
+        for i, run_id in enumerate(comparison.run_ids)
+    ]
+
+
+def _json_number(value: float | None) -> float | None:
+    """JSON has no NaN nor infinity (a diverged run logs them): null, as for a metric not logged."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def write_plot(comparison: Comparison, path: Path) -> None:
@@ -160,20 +176,21 @@ def _readable(value: str) -> str:
 
 
 def main() -> None:
-    from orchestrator.console import print_error, ui_command
+    from orchestrator.console import console, errors, print_error, print_json, ui_command
     from orchestrator.tracking import resolve_uri
 
     args = parse_args(sys.argv[1:])
     try:
         uri = resolve_uri(args.tracking_uri)
         comparison = compare(uri, args.experiment, args.parent, args.metric or ["val/acc"], args.mode)
-        command, base_url = ui_command(uri)
-        print_comparison(comparison, compare_url(base_url, comparison), command)
+        if args.json:
+            print_json(comparison_records(comparison))
+        else:
+            command, base_url = ui_command(uri)
+            print_comparison(comparison, compare_url(base_url, comparison), command)
         if args.output:
             write_plot(comparison, Path(args.output))
-            from orchestrator.console import console
-
-            console.print(f"plot written to {args.output}")
+            (errors if args.json else console).print(f"plot written to {args.output}", soft_wrap=True)
     except OrchestratorError as err:
         print_error(str(err))
         sys.exit(2)
