@@ -223,33 +223,30 @@ def close_sweep_run(tracking_uri: str, experiment_id: str, sweep_run_id: str, sw
 
 
 def print_sweep_summary(outcome: SweepOutcome, swept: list[str], metric: str, mode: str) -> None:
-    """A rich table of the trials, best first, and how to look at them."""
-    from rich.table import Table
+    """A table of the trials, best first (trial run, metric, swept params, status), and how to look at them."""
+    from orchestrator.console import Column, console, print_error, print_table, run_url, ui_command
 
-    from orchestrator.console import console, print_error, run_url, ui_command
-
-    table = Table(title=f"sweep run {outcome.run_id}: {len(outcome.trials)} trials", title_justify="left")
-    table.add_column("trial run", no_wrap=True)
-    table.add_column("status")
-    for key in swept:
-        table.add_column(key, justify="right")
-    table.add_column(metric, justify="right")
+    columns = [Column("trial run", required=True, shorten=True), Column(metric, justify="right", required=True),
+               *(Column(key, justify="right") for key in swept), Column("status")]
     sign = -1 if mode == "max" else 1
     ordered = sorted(outcome.trials, key=lambda t: (t.metric is None, sign * (t.metric or 0.0)))
+    rows, styles = [], []
     for trial in ordered:
         status = trial.status + (" (early stopped)" if trial.early_stopped else "")
-        style = "bold green" if outcome.best and trial.run_id == outcome.best.run_id else ("red" if trial.status != "FINISHED" else "")
-        table.add_row(trial.run_id, status, *[trial.params.get(k, "-") for k in swept],
-                      "-" if trial.metric is None else f"{trial.metric:.4f}", style=style)
-    console.print(table)
+        best = outcome.best and trial.run_id == outcome.best.run_id
+        styles.append("bold green" if best else ("red" if trial.status != "FINISHED" else None))
+        rows.append([trial.run_id, "-" if trial.metric is None else f"{trial.metric:.4f}",
+                     *(trial.params.get(k, "-") for k in swept), status])
+    print_table(f"sweep run {outcome.run_id}: {len(outcome.trials)} trials", columns, rows,
+                see_all=f"`orchestrate compare --parent {outcome.run_id} --json`", row_styles=styles)
     if outcome.num_skipped:
         console.print(f"{outcome.num_skipped} trial(s) already FINISHED in an earlier run of this sweep were skipped")
     if outcome.best:
-        console.print(f"best trial: {outcome.best.run_id} ({metric} = {outcome.best.metric:.4f})")
+        console.print(f"best trial: {outcome.best.run_id} ({metric} = {outcome.best.metric:.4f})", soft_wrap=True)
     command, base_url = ui_command(outcome.tracking_uri)
     if command:
-        console.print(f"open the UI: {command}")
-    console.print(f"then browse: {run_url(base_url, outcome.experiment_id, outcome.run_id)}")
+        console.print(f"open the UI: {command}", soft_wrap=True)
+    console.print(f"then browse: {run_url(base_url, outcome.experiment_id, outcome.run_id)}", soft_wrap=True)
     if outcome.num_failed:
         failed = [t for t in outcome.trials if t.status != "FINISHED"]
         for trial in failed:

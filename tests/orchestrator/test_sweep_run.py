@@ -135,3 +135,26 @@ def test_set_tag_once_tolerates_the_same_tag_set_by_another_process_at_the_same_
     set_tag_once(Collides("true"), "run", TAG_EARLY_STOPPED, "true")
     with pytest.raises(MlflowException):
         set_tag_once(Collides("false"), "run", TAG_EARLY_STOPPED, "true")
+
+
+def test_the_sweep_summary_at_80_columns_keeps_trial_run_ids_whole(pipe_console):
+    """The metric after the trial run, then the swept params; what does not fit is named, not folded."""
+    import hashlib
+
+    from orchestrator.sweep import SweepOutcome, Trial, print_sweep_summary
+    from tables import line_with, read_table
+
+    swept = ["optimizer.lr", "model.hidden_dim", "optimizer.weight_decay", "scheduler._target_"]
+    trials = [Trial(hashlib.md5(str(i).encode()).hexdigest(), "FINISHED" if i else "FAILED",
+                    {key: f"{i}e-{j}" for j, key in enumerate(swept)}, None if i == 0 else 0.9 + i / 100)
+              for i in range(10)]
+    outcome = SweepOutcome("5" * 32, "1", "http://127.0.0.1:5000", trials=trials, best=trials[9])
+    print_sweep_summary(outcome, swept, "val/acc", "max")
+    text = pipe_console.getvalue()
+    headers, rows, after = read_table(text)
+    assert headers == ["trial run", "val/acc", "optimizer.lr", "model.hidden_dim"]
+    assert [row[0] for row in rows] == [t.run_id for t in trials[::-1]]  # best first, the failed one last
+    assert rows[0][1:] == ["0.9900", "9e-0", "9e-1"] and rows[-1][1] == "-"
+    assert "not shown: optimizer.weight_decay, scheduler._target_, status" in " ".join(" ".join(after).split())
+    assert line_with(text, "best trial").startswith(f"best trial: {trials[9].run_id}")
+    assert "…" not in text
