@@ -2,11 +2,15 @@
 
 Inside a Ray job, Ray sets RAY_ADDRESS for the entrypoint; `cluster.address=null` then means that
 cluster, never a private Ray started inside the job (hydra#2708).
+
+An embedded Ray takes no fixed port: two `orchestrate train` in two terminals, or one beside a
+`ray start --head`, must not take each other's ports (see `EMBEDDED_RAY_FREE_PORTS`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -31,6 +35,13 @@ RAY_ENV_DEFAULTS = {
 # state every 5 s) watches for nodes an autoscaler or a cloud is about to take away; a local embedded
 # Ray has none. Its start-up (~2 s of CPU) is part of every sweep trial's fixed cost on a small machine.
 EMBEDDED_RAY_ENV_DEFAULTS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
+# What `ray.init` would put on a fixed port, which an embedded Ray takes free instead: two Rays on one
+# machine must not collide (a second Ray whose dashboard agent finds its port taken runs on without the
+# agent, and its Jobs API answers every submission with HTTP 500 "No available agent"). The rest, ray.init
+# leaves to the OS (GCS, raylet, agents' gRPC, metrics, worker ports) or does not start (Ray client
+# server); the dashboard's 8265 is `dashboard_port`, chosen in `connect`. The dashboard agent's HTTP port
+# (52365) is no ray.init argument (only a `ray start` option, ray-project/ray#34886): see `_ray_params`.
+EMBEDDED_RAY_FREE_PORTS = ("dashboard_agent_listen_port",)
 
 
 def check_address(address: str, key: str = "cluster.address", timeout_s: float = 5.0) -> None:
@@ -72,19 +83,20 @@ def connect(cluster: ClusterConfig, runtime_env: dict | None = None) -> str:
         return f"the Ray cluster of this job ({os.environ['RAY_ADDRESS']})"
     for name, value in EMBEDDED_RAY_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    # Ray's find_free_port binds port 0 on every interface (its agents bind the node's IP and loopback).
+    from ray._common.network_utils import find_free_port
+
     dashboard_port = None
     inherited = _user_code_pythonpath(runtime_env)
     if cluster.include_dashboard:
         # Ray's own state-API calls inside workers (Ray Train's PlacementGroupCleaner, at every run's end)
         # look for "the" local Ray and, with several on the machine, wait out a 12 s timeout: point them
         # at this one's dashboard, on a port chosen here so that it is known before the workers start.
-        from ray._common.network_utils import find_free_port
-
         dashboard_port = find_free_port()
         host = "127.0.0.1" if cluster.dashboard_host in ("0.0.0.0", "::", "") else cluster.dashboard_host
         inherited["RAY_API_SERVER_ADDRESS"] = f"http://{host}:{dashboard_port}"
     # address="local": never join a stale cluster recorded in /tmp/ray (FACTS.md).
-    with _environ(inherited):
+    with _environ(inherited), _ray_params({name: find_free_port() for name in EMBEDDED_RAY_FREE_PORTS}):
         ray.init(
             address="local",
             num_cpus=cluster.num_cpus,
@@ -95,6 +107,25 @@ def connect(cluster: ClusterConfig, runtime_env: dict | None = None) -> str:
             **common,
         )
     return "an embedded local Ray"
+
+
+@contextlib.contextmanager
+def _ray_params(values: dict[str, int]):
+    """`ray.init` with RayParams fields it has no argument for (`ray start` options, as the dashboard
+    agent's port): ray.init builds one RayParams for the node it starts; these fill in what it leaves out."""
+    from ray._private.parameter import RayParams
+
+    original = RayParams.__init__
+
+    @functools.wraps(original)
+    def init(self, *args, **kwargs):
+        original(self, *args, **{**values, **kwargs})
+
+    RayParams.__init__ = init
+    try:
+        yield
+    finally:
+        RayParams.__init__ = original
 
 
 def _merged_runtime_env(user: dict | None, ours: dict | None) -> dict | None:

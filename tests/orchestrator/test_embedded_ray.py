@@ -15,6 +15,18 @@ def test_embedded_ray_dashboard_binds_to_loopback_only(ray_cluster):
     assert url.split(":")[0] == "127.0.0.1"
 
 
+def test_embedded_ray_takes_no_fixed_port(ray_cluster):
+    """Ray's fixed defaults (dashboard 8265, dashboard agent 52365) are left to a Ray started beside this
+    one (`ray start --head`, another `orchestrate train`); the agent is up on the port it was given
+    (Ray records -1 for an agent that found its port taken)."""
+    from ray._private.ray_constants import DEFAULT_DASHBOARD_AGENT_LISTEN_PORT, DEFAULT_DASHBOARD_PORT
+
+    node = ray_cluster._private.worker.global_worker.node
+    dashboard_port = int(node.address_info["webui_url"].rsplit(":", 1)[1])
+    assert dashboard_port != DEFAULT_DASHBOARD_PORT
+    assert node.dashboard_agent_listen_port not in (-1, DEFAULT_DASHBOARD_AGENT_LISTEN_PORT), node.dashboard_agent_listen_port
+
+
 def test_workers_state_api_calls_reach_this_clusters_dashboard(ray_cluster):
     """Ray Train's PlacementGroupCleaner asks the state API from inside a worker; with several Ray
     instances on a machine it must be told which one (else a 12 s stop timeout ends every run)."""
