@@ -3,7 +3,9 @@
 A thin adapter over `ray.job_submission.JobSubmissionClient`: it finds the address (`--address`, else
 $RAY_ADDRESS), fails within seconds when nothing answers there, sends the Ray 2.60 auth token when one
 exists (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as Ray itself looks), and turns Ray's
-exceptions (401/403, 404, connection errors) into ClusterError messages that name the flag and the fix.
+exceptions (401/403, 404, connection errors, a head without its job agent) into ClusterError messages
+that name the flag and the fix. Calls that go through the head's job agent (submit, stop) wait a while
+for it: `with_job_agent`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,6 +27,13 @@ DEFAULT_DASHBOARD_PORT = 8265
 CONNECT_TIMEOUT_S = 5.0
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "STOPPED")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+# What a head whose dashboard agent is not running answers (HTTP 500, ray/dashboard/modules/job/job_head.py):
+# to a submission, and to a stop. Its agent runs the jobs; one that failed at start-up (its port taken by
+# another Ray on the machine) never comes back, while the agent of a head that just started is a few
+# seconds behind its dashboard. Each answer itself comes after Ray's own 10 s wait for the agent.
+NO_JOB_AGENT_ANSWERS = ("No available agent to submit job", "Failed to get head node agent")
+JOB_AGENT_TIMEOUT_S = 30.0
+JOB_AGENT_RETRY_INTERVAL_S = 2.0
 
 
 def resolve_address(address: str | None) -> str:
@@ -109,6 +119,8 @@ def cluster_errors(address: str, job_id: str | None = None):
         raise ClusterError(f"{ADDRESS_FLAG}: lost the connection to {address} ({err}); is the cluster up?") from err
     except RuntimeError as err:
         text = str(err)
+        if is_no_job_agent(err):
+            raise ClusterError(no_job_agent_message(address)) from err
         if job_id and ("404" in text or "does not exist" in text):
             raise ClusterError(
                 f"JOB_ID: no job {job_id!r} on the Ray cluster at {address}; "
@@ -119,6 +131,51 @@ def cluster_errors(address: str, job_id: str | None = None):
         if err.__class__.__module__.startswith(("requests", "urllib3", "aiohttp", "ray")):
             raise ClusterError(f"{ADDRESS_FLAG}: talking to {address} failed: {err}") from err
         raise
+
+
+def is_no_job_agent(err: Exception) -> bool:
+    """Whether Ray's exception is the answer of a head whose job agent is not running."""
+    return isinstance(err, RuntimeError) and any(answer in str(err) for answer in NO_JOB_AGENT_ANSWERS)
+
+
+def no_job_agent_message(address: str, waited_s: float | None = None) -> str:
+    """What a head without its job agent means, where to look, and the usual cause and fix."""
+    from ray._private.ray_constants import DEFAULT_DASHBOARD_AGENT_LISTEN_PORT
+
+    waited = f" (still after {waited_s:.0f} s)" if waited_s is not None else ""
+    return (
+        f"{ADDRESS_FLAG}: the Ray cluster at {address} has no job agent running on its head node{waited}, so it "
+        "cannot take or stop jobs (Ray answers HTTP 500 \"No available agent\"). Look at dashboard_agent.log in the "
+        "head's Ray session logs (<temp dir>/session_latest/logs/, /tmp/ray by default): \"address already in use\" "
+        f"means another Ray on that machine holds the agent's port ({DEFAULT_DASHBOARD_AGENT_LISTEN_PORT} unless "
+        "--dashboard-agent-listen-port says otherwise), the usual cause; restart the head with a free "
+        "--dashboard-agent-listen-port (deploy/local/cluster picks its ports from --port-base)"
+    )
+
+
+def with_job_agent(address: str, request, job_id: str | None = None):
+    """`request()`, a Jobs API call that goes through the head's job agent (submit, stop), asked again
+    while the head answers that it has no agent, for at most JOB_AGENT_TIMEOUT_S; then a ClusterError
+    that says what that means. Other failures as `cluster_errors`."""
+    started = time.monotonic()
+    warned = False
+    with cluster_errors(address, job_id):
+        while True:
+            try:
+                return request()
+            except RuntimeError as err:
+                waited_s = time.monotonic() - started
+                if not is_no_job_agent(err):
+                    raise
+                if waited_s >= JOB_AGENT_TIMEOUT_S:
+                    raise ClusterError(no_job_agent_message(address, waited_s)) from err
+                if not warned:
+                    from orchestrator.console import print_warning
+
+                    print_warning(f"the Ray cluster at {address} has no job agent yet; asking again for up to "
+                                  f"{JOB_AGENT_TIMEOUT_S:.0f} s")
+                    warned = True
+                time.sleep(JOB_AGENT_RETRY_INTERVAL_S)
 
 
 def connect(address: str | None):

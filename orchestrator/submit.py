@@ -242,7 +242,7 @@ def follow(client, address: str, job_id: str) -> str:
 def run_submit(options: SubmitOptions) -> int:
     """Check, submit, and (unless --no-wait) follow. Returns the process exit code."""
     from orchestrator.console import console, print_warning
-    from orchestrator.job_client import cluster_errors, connect, job_info
+    from orchestrator.job_client import connect, job_info, with_job_agent
     from orchestrator.tracking import mask_uri, runs_of_jobs
     from rich.markup import escape
 
@@ -257,8 +257,8 @@ def run_submit(options: SubmitOptions) -> int:
     metadata = {META_VERB: options.verb}
     if uri:
         metadata[META_TRACKING_URI] = mask_uri(uri)
-    with cluster_errors(address):
-        client.submit_job(entrypoint=command, submission_id=job_id, runtime_env=env, metadata=metadata)
+    with_job_agent(address, lambda: client.submit_job(entrypoint=command, submission_id=job_id, runtime_env=env,
+                                                      metadata=metadata))
     console.print(f"submitted job [bold]{job_id}[/] to {escape(address)} ({size / 1024:.0f} KiB of {escape(str(options.working_dir))})")
     console.print(f"  entrypoint: {escape(command)}")
     if not options.wait:

@@ -70,6 +70,16 @@ def test_submit_follows_a_training_job_to_success_on_both_nodes(local_deploy, tm
     assert listing.returncode == 0, listing.stderr
     [row] = [line for line in listing.stdout.splitlines() if job_id in line]
     assert "SUCCEEDED" in row and run.info.run_id in row and "python -m orchestrator train" in row
+    # `orchestrate jobs list | grep JOB_ID` at a pipe's 80 columns: the id whole, the run id's prefix beside it
+    narrow = orchestrate("jobs", "list", "--address", local_deploy.address, cwd=tmp_path, env=user_env(COLUMNS="80"))
+    [row] = [line for line in narrow.stdout.splitlines() if job_id in line]
+    shown_id, status, run_prefix = row.split()
+    assert (shown_id, status) == (job_id, "SUCCEEDED") and len(run_prefix) >= 8, narrow.stdout
+    assert run.info.run_id.startswith(run_prefix)
+    assert "…" not in narrow.stdout and max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    listed = orchestrate("jobs", "list", "--json", "--address", local_deploy.address, cwd=tmp_path)
+    [job] = [job for job in json.loads(listed.stdout) if job["job_id"] == job_id]
+    assert job["status"] == "SUCCEEDED" and job["mlflow_run_ids"] == [run.info.run_id]
     status = orchestrate("jobs", "status", job_id, "--address", local_deploy.address, cwd=tmp_path)
     assert status.returncode == 0 and "SUCCEEDED" in status.stdout and run.info.run_id in status.stdout
     logs = orchestrate("jobs", "logs", job_id, "--address", local_deploy.address, cwd=tmp_path)

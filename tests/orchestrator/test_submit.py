@@ -121,6 +121,33 @@ def test_unreachable_address_fails_fast_naming_the_flag():
         job_client.check_reachable("http://127.0.0.1:1", timeout_s=2)
 
 
+def test_a_head_without_its_job_agent_is_asked_again_then_explained(monkeypatch):
+    """Ray's own answers (job_head.py) to a submission and to a stop when the head has no job agent: asked
+    again while the agent may still be starting, then an error that says what it means, never the bare 500."""
+    monkeypatch.setattr(job_client, "JOB_AGENT_RETRY_INTERVAL_S", 0.0)
+    answers = [RuntimeError("Request failed with status code 500: No available agent to submit job, please try again later.."),
+               RuntimeError("Request failed with status code 500: Traceback ... TimeoutError: Failed to get head node agent "
+                            "within 10 seconds."), "raysubmit_1"]
+
+    def request():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert job_client.with_job_agent("http://h:8265", request) == "raysubmit_1"  # the agent came up
+    monkeypatch.setattr(job_client, "JOB_AGENT_TIMEOUT_S", 0.0)
+    answers[:] = [RuntimeError("Request failed with status code 500: No available agent to submit job, please try again later..")]
+    with pytest.raises(ClusterError) as error:
+        job_client.with_job_agent("http://h:8265", request)
+    message = str(error.value)
+    assert "--address: the Ray cluster at http://h:8265 has no job agent running on its head node" in message
+    assert "dashboard_agent.log" in message and "another Ray on that machine holds the agent's port" in message
+    answers[:] = [RuntimeError("Request failed with status code 500: something else")]  # other failures as before
+    with pytest.raises(ClusterError, match="refused the request: Request failed with status code 500: something else"):
+        job_client.with_job_agent("http://h:8265", request)
+
+
 def test_auth_token_is_found_where_ray_looks(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
