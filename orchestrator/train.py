@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 register_schemas()
 
 TRACKED_CURVES = ("train/loss", "val/loss", "train/acc", "val/acc")
+# Set when early stopping ended the run before trainer.max_epochs, saying when and why.
+TAG_STOP_REASON = "orchestrator.stop_reason"
 
 
 @dataclass
@@ -42,6 +44,7 @@ class TrainOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     best_checkpoint: str | None = None
     storage_path: str | None = None
+    stop_reason: str | None = None
 
 
 def resolved_config(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -218,6 +221,18 @@ def _checkpoint_file(checkpoint, folder: Path, name: str) -> Path:
     return target
 
 
+def early_stop_reason(config: dict[str, Any], last_metrics: dict[str, Any]) -> str | None:
+    """"stopped at epoch 7 of 12: val/acc did not improve for 5 epochs" when the run's early stopping
+    ended it before trainer.max_epochs (its last report's `epoch` says how far it got); else None."""
+    stopping = (config.get("callbacks") or {}).get("early_stopping")
+    max_epochs = config["trainer"]["max_epochs"]
+    epochs = int(last_metrics.get("epoch", max_epochs - 1)) + 1
+    if not isinstance(stopping, dict) or epochs >= max_epochs or config["trainer"].get("max_steps", -1) > 0:
+        return None
+    return (f"stopped at epoch {epochs} of {max_epochs}: {stopping.get('monitor', 'val_loss')} did not improve "
+            f"for {stopping.get('patience', 3)} epochs")
+
+
 def _log_outcome(config: dict, result, outcome: TrainOutcome, log_model: bool) -> TrainOutcome:
     """On the driver, after fit: checkpoints, test metrics of the best checkpoint, plots and the model."""
     import mlflow
@@ -232,6 +247,9 @@ def _log_outcome(config: dict, result, outcome: TrainOutcome, log_model: bool) -
     keep = policy(config)
     best = result.get_best_checkpoint(keep.monitor, keep.mode) or result.checkpoint
     outcome.storage_path = result.path
+    outcome.stop_reason = early_stop_reason(config, result.metrics or {})
+    if outcome.stop_reason:
+        mlflow.set_tag(TAG_STOP_REASON, outcome.stop_reason)
     with tempfile.TemporaryDirectory(prefix="orchestrator-") as tmp:
         folder = Path(tmp)
         best_file = _checkpoint_file(best, folder, "best.ckpt")
@@ -315,5 +333,6 @@ def main(cfg: DictConfig):
         return outcome
     print_run_summary(
         "training run finished", outcome.run_id, outcome.experiment_id, outcome.tracking_uri, outcome.metrics,
-        {"best checkpoint": outcome.best_checkpoint or "-", "Ray storage": outcome.storage_path or "-"},
+        {**({"early stopping": outcome.stop_reason} if outcome.stop_reason else {}),
+         "best checkpoint": outcome.best_checkpoint or "-", "Ray storage": outcome.storage_path or "-"},
     )
