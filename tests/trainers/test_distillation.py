@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 
 import lightning
@@ -38,8 +39,11 @@ def test_student_learns_from_a_frozen_teacher(tmp_path):
     student = MLPClassifierLitModule((1, 8, 8), 10, hidden_dim=16)
     module = DistillationLitModule(student, fresh_teacher, 10, teacher_weights=str(path), temperature=3.0, alpha=0.5,
                                    optimizer=adam)
-    trainer = fit(module, datamodule, epochs=3)
-    assert not module.teacher.training
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = fit(module, datamodule, epochs=3)
+    assert not module.teacher.training and module.net.training
+    assert not [w for w in caught if "eval mode" in str(w.message)]  # Lightning's "Found N module(s) in eval mode"
     assert all(torch.equal(module.teacher.state_dict()[k], v) for k, v in before.items())  # frozen
     assert trainer.callback_metrics["val/acc"] > 0.8
     logits = torch.randn(8, 10)

@@ -55,13 +55,21 @@ class KnowledgeDistillation:
             shapes = {key: value.shape for key, value in self.net.state_dict().items()}
             self.net.load_state_dict({key: value for key, value in teacher.state_dict().items()
                                       if key in shapes and shapes[key] == value.shape}, strict=False)
-        self.teacher = teacher.requires_grad_(False).eval()
+        # Frozen, and in eval mode from the start of training on (on_train_start): Lightning expects every
+        # module in train mode when fit starts, and says so for each one that is not.
+        self.teacher = teacher.requires_grad_(False)
         self.temperature = temperature
         self.alpha = alpha
 
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        self.teacher_in_eval = True
+        self.teacher.eval()  # the teacher's dropout stays off: its soft targets are deterministic
+
     def train(self, mode: bool = True):
         super().train(mode)
-        self.teacher.eval()  # the teacher's dropout stays off: its soft targets are deterministic
+        if getattr(self, "teacher_in_eval", False):  # from on_train_start on, whatever sets train mode
+            self.teacher.eval()
         return self
 
     def training_loss(self, inputs: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
