@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 
@@ -17,6 +18,8 @@ def quiet_libraries() -> None:
         logger.propagate = True
         logger.setLevel(logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # MLflow draws a progress bar for every artifact it downloads (a checkpoint of a few KB included).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # Known, harmless deprecations raised inside Lightning itself, and its warning that small epochs
     # have fewer batches than log_every_n_steps (metrics are logged per epoch here).
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")

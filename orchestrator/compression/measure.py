@@ -92,5 +92,5 @@ def measure(variant: Variant, inputs: torch.Tensor, labels: torch.Tensor, qualit
     metrics["size_bytes"] = float(len(variant.serialized()))
     metrics["num_params"] = float(variant.num_params)
     metrics["nonzero_params"] = float(variant.nonzero_params)
-    log.info("%s: %s", variant.name, {k: round(v, 4) for k, v in metrics.items()})
+    log.debug("%s: %s", variant.name, {k: round(v, 4) for k, v in metrics.items()})  # the table shows them
     return metrics

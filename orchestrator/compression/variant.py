@@ -4,7 +4,9 @@ whether it is a torch module or an ONNX Runtime session."""
 from __future__ import annotations
 
 import io
+import logging
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,10 +98,28 @@ class TorchVariant(Variant):
             else:
                 scripted = torch.jit.trace(self.module, example_input)
             output = scripted(example_input)
-        return mlflow.pytorch.log_model(
-            scripted, name="model", serialization_format="pickle", signature=infer_signature(example_input.numpy(), output.numpy()),
-            input_example=example_input.numpy(), pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"],
-        )
+        # TorchScript (a quantized module) saves only as a pickle: MLflow's warnings about that format, and
+        # torch's when MLflow reloads the archive with torch.load to check the input example, say nothing
+        # a user acts on.
+        with warnings.catch_warnings(), _logger_level("mlflow.pytorch", logging.ERROR):
+            warnings.filterwarnings("ignore", message=r".*looks like a TorchScript archive.*")
+            return mlflow.pytorch.log_model(
+                scripted, name="model", serialization_format="pickle",
+                signature=infer_signature(example_input.numpy(), output.numpy()), input_example=example_input.numpy(),
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"],
+            )
+
+
+@contextmanager
+def _logger_level(name: str, level: int):
+    """Run the block with logger `name` at `level`, then restore its level."""
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 @dataclass
