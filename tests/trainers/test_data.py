@@ -62,11 +62,11 @@ def test_tabular_reads_csv_and_parquet_with_string_labels(tmp_path, suffix):
 
 
 def test_tabular_rejects_missing_file_and_missing_label(tmp_path):
-    with pytest.raises(ValueError, match="data.path does not exist"):
+    with pytest.raises(ValueError, match="^data.path: does not exist"):
         TabularDataModule(path=str(tmp_path / "nope.csv"))
     path = tmp_path / "t.csv"
     pd.DataFrame({"x": [1, 2], "y": [0, 1]}).to_csv(path, index=False)
-    with pytest.raises(ValueError, match="data.label_column 'label' is not a column.*'x', 'y'"):
+    with pytest.raises(ValueError, match="data.label_column: 'label' is not a column.*'x', 'y'"):
         TabularDataModule(path=str(path), label_column="label")
 
 

@@ -7,9 +7,9 @@ import functools
 import lightning
 import pytest
 import torch
+from text_samples import minilm_path, write_corpus, write_reviews
 from torch import nn
 
-from text_samples import minilm_path, write_corpus, write_reviews
 from trainers.data.text_classification import TextClassificationDataModule
 from trainers.data.text_corpus import TextCorpusDataModule
 from trainers.data.tokenizers import HFTokenizer, VocabTokenizer
@@ -114,7 +114,7 @@ def test_text_file_blocks_split_by_position(tmp_path):
     x, y = dm.splits["train"][1]
     assert x.shape == (16,) and torch.equal(x[1:], y[:-1])  # target = input shifted by one token
     assert len(dm.splits["val"]) == (len(dm.encoded()["val"]) - 1) // 16
-    with pytest.raises(ValueError, match=r"^data.block_size is larger than the train part of the corpus \(10000 > "):
+    with pytest.raises(ValueError, match=r"^data.block_size: is larger than the train part of the corpus \(10000 > "):
         TextCorpusDataModule(str(path), block_size=10_000, cache_dir=str(tmp_path / "c")).setup()
 
 
@@ -153,5 +153,5 @@ def test_pretrained_encoder_freezes_layers_and_adds_lora():
     lora = PretrainedEncoderLitModule(path, vocab_size=30522, num_classes=2, lora={"r": 4, "alpha": 8})
     trainable = {n for n, p in lora.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n or n.startswith("net.head") for n in trainable)
-    with pytest.raises(ValueError, match=r"^model.freeze_layers must be between -1 and the model's 6 layers"):
+    with pytest.raises(ValueError, match=r"^model.freeze_layers: must be between -1 and the model's 6 layers"):
         PretrainedEncoderLitModule(path, vocab_size=30522, num_classes=2, freeze_layers=7)

@@ -8,15 +8,16 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import TensorDataset
 
 from trainers.data.splits import SplitDataModule
+from trainers.errors import SettingError
 
 
 def check_split_fractions(val_fraction: float, test_fraction: float) -> None:
     for name, value in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
         if not 0.0 < value < 1.0:
-            raise ValueError(f"{name} must be in (0, 1), got {value}")
+            raise SettingError(name, f"must be in (0, 1), got {value}")
     if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
-            f"data.val_fraction + data.test_fraction must be < 1, got {val_fraction + test_fraction}"
+        raise SettingError(
+            "data.val_fraction", f"+ data.test_fraction must be < 1, got {val_fraction + test_fraction}"
         )
 
 
@@ -46,10 +47,10 @@ class ArrayDataModule(SplitDataModule):
     ):
         super().__init__()
         if batch_size <= 0:
-            raise ValueError(f"data.batch_size must be a positive integer, got {batch_size}")
+            raise SettingError("data.batch_size", f"must be a positive integer, got {batch_size}")
         check_split_fractions(val_fraction, test_fraction)
         if num_loader_workers < 0:
-            raise ValueError(f"data.num_loader_workers must be >= 0, got {num_loader_workers}")
+            raise SettingError("data.num_loader_workers", f"must be >= 0, got {num_loader_workers}")
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from trainers.data.arrays import ArrayDataModule
+from trainers.errors import SettingError
 
 
 class SyntheticDataModule(ArrayDataModule):
@@ -33,14 +34,14 @@ class SyntheticDataModule(ArrayDataModule):
             ("data.num_classes", num_classes, 2),
         ):
             if value < low:
-                raise ValueError(f"{name} must be >= {low}, got {value}")
+                raise SettingError(name, f"must be >= {low}, got {value}")
         if num_samples < 5 * num_classes:
-            raise ValueError(
-                f"data.num_samples ({num_samples}) must be at least 5 x data.num_classes "
+            raise SettingError(
+                "data.num_samples", f"({num_samples}) must be at least 5 x data.num_classes "
                 f"({num_classes}) for stratified splits"
             )
         if noise <= 0:
-            raise ValueError(f"data.noise must be > 0, got {noise}")
+            raise SettingError("data.noise", f"must be > 0, got {noise}")
         self.num_samples = num_samples
         self.num_features = num_features
         self._num_classes = num_classes

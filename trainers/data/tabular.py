@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from trainers.data.arrays import ArrayDataModule
+from trainers.errors import SettingError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -34,19 +35,19 @@ class TabularDataModule(ArrayDataModule):
     def __init__(self, path: str, label_column: str = "label", **kwargs):
         super().__init__(**kwargs)
         if not path:
-            raise ValueError("data.path is required for data=csv (set data.path=/path/to/file.csv)")
+            raise SettingError("data.path", "is required for data=csv (set data.path=/path/to/file.csv)")
         file = Path(path).expanduser().resolve()
         if not file.is_file():
-            raise ValueError(f"data.path does not exist or is not a file: {file} (give a CSV or Parquet file, "
-                             "absolute or relative to the working directory)")
+            raise SettingError("data.path", f"does not exist or is not a file: {file}",
+                               "give a CSV or Parquet file, absolute or relative to the working directory")
         columns = read_columns(file)
         if label_column not in columns:
-            raise ValueError(
-                f"data.label_column {label_column!r} is not a column of {file.name}; "
+            raise SettingError(
+                "data.label_column", f"{label_column!r} is not a column of {file.name}",
                 f"its columns are {columns}"
             )
         if len(columns) < 2:
-            raise ValueError(f"data.path {file} needs at least one feature column besides the label")
+            raise SettingError("data.path", f"{file} needs at least one feature column besides the label")
         self.path = str(file)
         self.label_column = label_column
         self._table: pd.DataFrame | None = None
@@ -61,8 +62,8 @@ class TabularDataModule(ArrayDataModule):
             features = frame.drop(columns=[self.label_column])
             non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
             if non_numeric:
-                raise ValueError(
-                    f"data.path {file.name}: feature columns must be numeric; drop or encode {non_numeric}"
+                raise SettingError(
+                    "data.path", f"{file.name}: feature columns must be numeric", f"drop or encode {non_numeric}"
                 )
             self._table = frame
         return self._table

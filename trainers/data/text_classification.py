@@ -14,9 +14,15 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import TensorDataset
 
 from trainers.data.arrays import check_split_fractions
-from trainers.data.tokenized import TokenizedDataModule
 from trainers.data.token_cache import TokenCache, content_key
-from trainers.data.tokenizers import HFTokenizer, VocabTokenizer, check_tokenizer_spec, tokenizer_files
+from trainers.data.tokenized import TokenizedDataModule
+from trainers.data.tokenizers import (
+    HFTokenizer,
+    VocabTokenizer,
+    check_tokenizer_spec,
+    tokenizer_files,
+)
+from trainers.errors import SettingError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -86,19 +92,19 @@ class TextClassificationDataModule(TokenizedDataModule):
     ):
         super().__init__()
         if not path:
-            raise ValueError("data.path is required (set data.path=/path/to/texts.csv)")
+            raise SettingError("data.path", "is required (set data.path=/path/to/texts.csv)")
         file = Path(path).expanduser().resolve()
         if not file.is_file():
-            raise ValueError(f"data.path does not exist or is not a file: {file}")
+            raise SettingError("data.path", f"does not exist or is not a file: {file}")
         if file.stat().st_size == 0:
-            raise ValueError(f"data.path {file} is empty")
+            raise SettingError("data.path", f"{file} is empty")
         columns = table_columns(file)
         for key, column in (("text_column", text_column), ("label_column", label_column)):
             if column not in columns:
-                raise ValueError(f"data.{key} {column!r} is not a column of {file.name}; its columns are {columns}")
+                raise SettingError(f"data.{key}", f"{column!r} is not a column of {file.name}; its columns are {columns}")
         for key, value in (("max_length", max_length), ("max_vocab", max_vocab), ("batch_size", batch_size)):
             if value <= 0:
-                raise ValueError(f"data.{key} must be a positive integer, got {value}")
+                raise SettingError(f"data.{key}", f"must be a positive integer, got {value}")
         check_split_fractions(val_fraction, test_fraction)
         self.tokenizer_folder = check_tokenizer_spec(tokenizer)
         self.path = file
@@ -132,13 +138,13 @@ class TextClassificationDataModule(TokenizedDataModule):
     def _build(self) -> dict[str, Any]:
         frame = read_table(self.path)
         if frame.empty:
-            raise ValueError(f"data.path {self.path} has no rows")
+            raise SettingError("data.path", f"{self.path} has no rows")
         if frame[self.label_column].isna().any():
-            raise ValueError(f"data.label_column {self.label_column!r} has empty values in {self.path.name}")
+            raise SettingError("data.label_column", f"{self.label_column!r} has empty values in {self.path.name}")
         texts = frame[self.text_column].fillna("").astype(str).tolist()
         classes = sorted(frame[self.label_column].unique().tolist())
         if len(classes) < 2:
-            raise ValueError(f"data.label_column {self.label_column!r} needs at least 2 classes, found {classes}")
+            raise SettingError("data.label_column", f"{self.label_column!r} needs at least 2 classes, found {classes}")
         index = {c: i for i, c in enumerate(classes)}
         labels = frame[self.label_column].map(index).to_numpy(dtype=np.int64)
         try:
@@ -150,7 +156,7 @@ class TextClassificationDataModule(TokenizedDataModule):
                 stratify=labels[train_idx], random_state=self.seed,
             )
         except ValueError as err:
-            raise ValueError(f"data.path {self.path.name}: too few samples per class for the split ({err})") from err
+            raise SettingError("data.path", f"{self.path.name}: too few samples per class for the split ({err})") from err
         entry: dict[str, Any] = {"classes": [str(c) for c in classes], "vocab": []}
         if self.tokenizer_folder is None:
             tokenizer = VocabTokenizer.train(

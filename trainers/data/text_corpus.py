@@ -9,9 +9,15 @@ import torch
 from torch.utils.data import Dataset
 
 from trainers.data.arrays import check_split_fractions
-from trainers.data.tokenized import TokenizedDataModule
 from trainers.data.token_cache import TokenCache, content_key
-from trainers.data.tokenizers import HFTokenizer, VocabTokenizer, check_tokenizer_spec, tokenizer_files
+from trainers.data.tokenized import TokenizedDataModule
+from trainers.data.tokenizers import (
+    HFTokenizer,
+    VocabTokenizer,
+    check_tokenizer_spec,
+    tokenizer_files,
+)
+from trainers.errors import SettingError
 
 
 class BlockDataset(Dataset):
@@ -71,21 +77,21 @@ class TextCorpusDataModule(TokenizedDataModule):
     ):
         super().__init__()
         if not path:
-            raise ValueError("data.path is required (set data.path=/path/to/corpus.txt or a folder)")
+            raise SettingError("data.path", "is required (set data.path=/path/to/corpus.txt or a folder)")
         root = Path(path).expanduser().resolve()
         if root.is_dir():
             files = sorted(p for p in root.glob(glob) if p.is_file())
             if not files:
-                raise ValueError(f"data.path folder {root} has no files matching data.glob={glob!r}")
+                raise SettingError("data.path", f"folder {root} has no files matching data.glob={glob!r}")
         elif root.is_file():
             files = [root]
         else:
-            raise ValueError(f"data.path does not exist: {root}")
+            raise SettingError("data.path", f"does not exist: {root}")
         if sum(f.stat().st_size for f in files) == 0:
-            raise ValueError(f"data.path {root} is empty")
+            raise SettingError("data.path", f"{root} is empty")
         for key, value in (("block_size", block_size), ("max_vocab", max_vocab), ("batch_size", batch_size)):
             if value <= 0:
-                raise ValueError(f"data.{key} must be a positive integer, got {value}")
+                raise SettingError(f"data.{key}", f"must be a positive integer, got {value}")
         check_split_fractions(val_fraction, test_fraction)
         self.tokenizer_folder = check_tokenizer_spec(tokenizer)
         self.path, self.files = root, files
@@ -119,13 +125,13 @@ class TextCorpusDataModule(TokenizedDataModule):
             try:
                 parts.append(file.read_text(encoding="utf-8"))
             except UnicodeDecodeError as err:
-                raise ValueError(f"data.path: {file} is not UTF-8 text ({err.reason}); narrow data.glob") from err
+                raise SettingError("data.path", f"{file} is not UTF-8 text ({err.reason}); narrow data.glob") from err
         return "\n".join(parts)
 
     def _build(self) -> dict[str, Any]:
         text = self._read()
         if not text.strip():
-            raise ValueError(f"data.path {self.path} holds no text")
+            raise SettingError("data.path", f"{self.path} holds no text")
         val_start = int(len(text) * (1.0 - self.val_fraction - self.test_fraction))
         test_start = int(len(text) * (1.0 - self.test_fraction))
         parts = {"train": text[:val_start], "val": text[val_start:test_start], "test": text[test_start:]}
@@ -143,9 +149,9 @@ class TextCorpusDataModule(TokenizedDataModule):
         for name in ("train", "val", "test"):
             available = len(entry[name]) - 1
             if available < self.block_size:
-                raise ValueError(
-                    f"data.block_size is larger than the {name} part of the corpus ({self.block_size} > "
-                    f"{max(available, 0)} tokens after the split); lower data.block_size or give more text"
+                raise SettingError(
+                    "data.block_size", f"is larger than the {name} part of the corpus ({self.block_size} > "
+                    f"{max(available, 0)} tokens after the split)", "lower data.block_size or give more text"
                 )
 
     @property

@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from trainers.errors import SettingError
+
 LEVELS = ("char", "word")
 WORD_PATTERN = re.compile(r"\w+|[^\w\s]")
 # Files that define a Hugging Face tokenizer (any one is enough for AutoTokenizer).
@@ -36,7 +38,7 @@ class VocabTokenizer:
 
     def __init__(self, level: str, vocab: list[str], lowercase: bool = False):
         if level not in LEVELS:
-            raise ValueError(f"data.tokenizer must be one of {LEVELS} or a tokenizer folder, got {level!r}")
+            raise SettingError("data.tokenizer", f"must be one of {LEVELS} or a tokenizer folder, got {level!r}")
         self.level = level
         self.vocab = list(vocab)
         self.lowercase = lowercase
@@ -113,8 +115,8 @@ def check_tokenizer_spec(spec: str) -> Path | None:
         return None
     folder = Path(str(spec)).expanduser().resolve()
     if not is_tokenizer_folder(folder):
-        raise ValueError(
-            f"data.tokenizer must be one of {LEVELS} or a local Hugging Face tokenizer folder "
+        raise SettingError(
+            "data.tokenizer", f"must be one of {LEVELS} or a local Hugging Face tokenizer folder "
             f"(with one of {HF_TOKENIZER_FILES}); got {spec!r} (with model=pretrained_encoder it is model.path)"
         )
     return folder

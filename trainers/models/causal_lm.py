@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
 
+from trainers.errors import SettingError
 from trainers.models.classifier import OptimizerFactory, SchedulerFactory
 from trainers.nets.gpt import GPT
 from trainers.optim.configure import configure_optimizers
@@ -98,9 +99,9 @@ class CausalLMLitModule(NextTokenLitModule):
                  dropout: float = 0.1, optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
         for key, value in (("block_size", block_size), ("d_model", d_model), ("num_heads", num_heads), ("num_layers", num_layers)):
             if value <= 0:
-                raise ValueError(f"model.{key} must be a positive integer, got {value}")
+                raise SettingError(f"model.{key}", f"must be a positive integer, got {value}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+            raise SettingError("model.dropout", f"must be in [0, 1), got {dropout}")
         super().__init__(GPT(vocab_size, block_size, d_model, num_heads, num_layers, dropout), optimizer, scheduler)
         self.save_hyperparameters({"vocab_size": vocab_size, "block_size": block_size, "d_model": d_model,
                                    "num_heads": num_heads, "num_layers": num_layers, "dropout": dropout})

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from trainers.models.classifier import ClassifierLitModule, OptimizerFactory, SchedulerFactory
+from trainers.errors import SettingError
+from trainers.models.classifier import (
+    ClassifierLitModule,
+    OptimizerFactory,
+    SchedulerFactory,
+)
 from trainers.nets.cnn import CNN
 
 
@@ -27,7 +32,7 @@ class CNNClassifierLitModule(ClassifierLitModule):
         scheduler: SchedulerFactory | None = None,
     ):
         if hidden_dim <= 0:
-            raise ValueError(f"model.hidden_dim must be a positive integer, got {hidden_dim}")
+            raise SettingError("model.hidden_dim", f"must be a positive integer, got {hidden_dim}")
         super().__init__(CNN(input_shape, num_classes, hidden_dim, dropout), num_classes, optimizer, scheduler)
         self.save_hyperparameters(
             {"input_shape": list(input_shape), "num_classes": num_classes, "hidden_dim": hidden_dim, "dropout": dropout}

@@ -7,8 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainers.errors import SettingError
 from trainers.models.causal_lm import NextTokenLitModule
-from trainers.models.classifier import ClassifierLitModule, OptimizerFactory, SchedulerFactory
+from trainers.models.classifier import (
+    ClassifierLitModule,
+    OptimizerFactory,
+    SchedulerFactory,
+)
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
@@ -45,9 +50,9 @@ class KnowledgeDistillation:
         """Load the teacher (a Lightning checkpoint, weights_only=True), optionally copy its weights into
         the student where names and shapes match, and freeze it."""
         if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+            raise SettingError("compression.distill.temperature", f"must be > 0, got {temperature}")
         if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+            raise SettingError("compression.distill.alpha", f"must be in [0, 1], got {alpha}")
         if teacher_weights:
             checkpoint = torch.load(teacher_weights, map_location="cpu", weights_only=True)
             teacher.load_state_dict(checkpoint.get("state_dict", checkpoint))

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from trainers.models.classifier import ClassifierLitModule, OptimizerFactory, SchedulerFactory
+from trainers.errors import SettingError
+from trainers.models.classifier import (
+    ClassifierLitModule,
+    OptimizerFactory,
+    SchedulerFactory,
+)
 from trainers.nets.mlp import MLP
 
 
@@ -29,11 +34,11 @@ class MLPClassifierLitModule(ClassifierLitModule):
         scheduler: SchedulerFactory | None = None,
     ):
         if hidden_dim <= 0:
-            raise ValueError(f"model.hidden_dim must be a positive integer, got {hidden_dim}")
+            raise SettingError("model.hidden_dim", f"must be a positive integer, got {hidden_dim}")
         if num_layers < 1:
-            raise ValueError(f"model.num_layers must be >= 1, got {num_layers}")
+            raise SettingError("model.num_layers", f"must be >= 1, got {num_layers}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+            raise SettingError("model.dropout", f"must be in [0, 1), got {dropout}")
         super().__init__(MLP(input_shape, num_classes, hidden_dim, num_layers, dropout), num_classes, optimizer, scheduler)
         self.save_hyperparameters(
             {"input_shape": list(input_shape), "num_classes": num_classes, "hidden_dim": hidden_dim,

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainers.models.classifier import ClassifierLitModule, OptimizerFactory, SchedulerFactory
+from trainers.errors import SettingError
+from trainers.models.classifier import (
+    ClassifierLitModule,
+    OptimizerFactory,
+    SchedulerFactory,
+)
 from trainers.nets.pretrained_encoder import EncoderClassifier
 from trainers.optim.configure import decay_groups
 
@@ -34,12 +39,12 @@ class PretrainedEncoderLitModule(ClassifierLitModule):
                  lora: dict[str, Any] | None = None, dropout: float = 0.1, tokenizer: str | None = None,
                  num_layers: int | None = None, optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
         if not path:
-            raise ValueError("model.path is required: a local Hugging Face model folder")
+            raise SettingError("model.path", "is required: a local Hugging Face model folder")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+            raise SettingError("model.dropout", f"must be in [0, 1), got {dropout}")
         lora = dict(lora or {})
         if lora.get("r", 0) < 0:
-            raise ValueError(f"model.lora.r must be >= 0 (0 disables LoRA), got {lora['r']}")
+            raise SettingError("model.lora.r", f"must be >= 0 (0 disables LoRA), got {lora['r']}")
         net = EncoderClassifier(path, num_classes, vocab_size, pad_token_id, freeze_layers, lora, dropout, tokenizer, num_layers)
         super().__init__(net, num_classes, optimizer, scheduler)
         self.save_hyperparameters({

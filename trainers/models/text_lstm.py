@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from trainers.models.classifier import ClassifierLitModule, OptimizerFactory, SchedulerFactory
+from trainers.errors import SettingError
+from trainers.models.classifier import (
+    ClassifierLitModule,
+    OptimizerFactory,
+    SchedulerFactory,
+)
 from trainers.nets.text_lstm import LSTMTextClassifier
 
 
@@ -24,9 +29,9 @@ class TextLSTMLitModule(ClassifierLitModule):
                  optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
         for key, value in (("embed_dim", embed_dim), ("hidden_dim", hidden_dim), ("num_layers", num_layers)):
             if value <= 0:
-                raise ValueError(f"model.{key} must be a positive integer, got {value}")
+                raise SettingError(f"model.{key}", f"must be a positive integer, got {value}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+            raise SettingError("model.dropout", f"must be in [0, 1), got {dropout}")
         net = LSTMTextClassifier(vocab_size, num_classes, pad_token_id, embed_dim, hidden_dim, num_layers, bidirectional, dropout)
         super().__init__(net, num_classes, optimizer, scheduler)
         self.save_hyperparameters({

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from trainers.models.classifier import ClassifierLitModule, OptimizerFactory, SchedulerFactory
+from trainers.errors import SettingError
+from trainers.models.classifier import (
+    ClassifierLitModule,
+    OptimizerFactory,
+    SchedulerFactory,
+)
 from trainers.nets.text_transformer import TransformerTextClassifier
 
 
@@ -23,9 +28,9 @@ class TextTransformerLitModule(ClassifierLitModule):
                  optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
         for key, value in (("d_model", d_model), ("num_heads", num_heads), ("num_layers", num_layers), ("ffn_dim", ffn_dim)):
             if value <= 0:
-                raise ValueError(f"model.{key} must be a positive integer, got {value}")
+                raise SettingError(f"model.{key}", f"must be a positive integer, got {value}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+            raise SettingError("model.dropout", f"must be in [0, 1), got {dropout}")
         max_length = int(input_shape[-1])
         net = TransformerTextClassifier(vocab_size, num_classes, max_length, pad_token_id, d_model, num_heads, num_layers, ffn_dim, dropout)
         super().__init__(net, num_classes, optimizer, scheduler)

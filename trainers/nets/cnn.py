@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from trainers.errors import SettingError
+
 
 class CNN(nn.Sequential):
     """[Conv3x3 -> BatchNorm -> ReLU] x 2 -> global average pool -> Linear -> ReLU -> Linear.
@@ -17,8 +19,8 @@ class CNN(nn.Sequential):
 
     def __init__(self, input_shape, num_classes: int, hidden_dim: int = 32, dropout: float = 0.1):
         if len(input_shape) != 3:
-            raise ValueError(
-                f"model=cnn needs image-shaped inputs (channels, height, width), got {tuple(input_shape)}; "
+            raise SettingError(
+                "model", f"model=cnn needs image-shaped inputs (channels, height, width), got {tuple(input_shape)}",
                 "use model=mlp for flat features"
             )
         channels = input_shape[0]

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from trainers.data.tokenizers import LEVELS
+from trainers.errors import SettingError
 from trainers.nets.pooling import masked_mean
 
 
@@ -20,7 +21,7 @@ def transformer_layers(encoder: nn.Module) -> nn.ModuleList:
     for module in encoder.modules():
         if isinstance(module, nn.ModuleList) and len(module) == count:
             return module
-    raise ValueError(f"model.path: cannot find the {count} transformer layers of this {type(encoder).__name__}")
+    raise SettingError("model.path", f"cannot find the {count} transformer layers of this {type(encoder).__name__}")
 
 
 def load_encoder(path: str, num_layers: int | None = None) -> nn.Module:
@@ -31,7 +32,7 @@ def load_encoder(path: str, num_layers: int | None = None) -> nn.Module:
 
     folder = Path(path).expanduser()
     if not (folder / "config.json").is_file():
-        raise ValueError(f"model.path {folder} is not a Hugging Face model folder (no config.json in it)")
+        raise SettingError("model.path", f"{folder} is not a Hugging Face model folder (no config.json in it)")
     unreadable = (OSError, ValueError, KeyError)
     try:
         config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
@@ -39,7 +40,7 @@ def load_encoder(path: str, num_layers: int | None = None) -> nn.Module:
         raise _not_loadable(folder, err) from err
     if num_layers is not None:
         if not 1 <= num_layers <= config.num_hidden_layers:
-            raise ValueError(f"model.num_layers must be between 1 and the model's {config.num_hidden_layers} layers, got {num_layers}")
+            raise SettingError("model.num_layers", f"must be between 1 and the model's {config.num_hidden_layers} layers, got {num_layers}")
         config.num_hidden_layers = num_layers  # from_pretrained then loads the first layers, leaves the rest unread
     # Its load report would list every layer left unread as UNEXPECTED, which is what num_layers asks for.
     report = logging.getLogger("transformers.modeling_utils")
@@ -54,8 +55,8 @@ def load_encoder(path: str, num_layers: int | None = None) -> nn.Module:
         report.setLevel(level)
 
 
-def _not_loadable(folder: Path, err: Exception) -> ValueError:
-    return ValueError(f"model.path {folder} holds no loadable model ({err.__class__.__name__}: {str(err).splitlines()[0]})")
+def _not_loadable(folder: Path, err: Exception) -> SettingError:
+    return SettingError("model.path", f"{folder} holds no loadable model ({err.__class__.__name__}: {str(err).splitlines()[0]})")
 
 
 class EncoderClassifier(nn.Module):
@@ -82,22 +83,22 @@ class EncoderClassifier(nn.Module):
                  num_layers: int | None = None):
         super().__init__()
         if tokenizer in LEVELS:
-            raise ValueError(
-                f"data.tokenizer ({tokenizer}) builds a new vocabulary from the data, which does not match the "
-                f"pre-trained model at model.path; set data.tokenizer to the model folder ({path})"
+            raise SettingError(
+                "data.tokenizer", f"({tokenizer}) builds a new vocabulary from the data, which does not match the "
+                f"pre-trained model at model.path", f"set data.tokenizer to the model folder ({path})"
             )
         encoder = load_encoder(path, num_layers)
         config = encoder.config
         if vocab_size > config.vocab_size or (config.pad_token_id is not None and pad_token_id != config.pad_token_id):
-            raise ValueError(
-                f"data.tokenizer does not match the model at model.path: the tokenizer has {vocab_size} tokens "
+            raise SettingError(
+                "data.tokenizer", f"does not match the model at model.path: the tokenizer has {vocab_size} tokens "
                 f"(pad id {pad_token_id}), the model embeds {config.vocab_size} (pad id {config.pad_token_id}); "
                 f"set data.tokenizer to the model folder"
             )
         layers = transformer_layers(encoder)
         if freeze_layers > len(layers) or freeze_layers < -1:
-            raise ValueError(
-                f"model.freeze_layers must be between -1 and the model's {len(layers)} layers, got {freeze_layers}"
+            raise SettingError(
+                "model.freeze_layers", f"must be between -1 and the model's {len(layers)} layers, got {freeze_layers}"
             )
         self.pad_token_id = pad_token_id
         frozen = [encoder] if freeze_layers == -1 else [encoder.get_input_embeddings(), *layers[:freeze_layers]]

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from trainers.errors import SettingError
+
 
 class SelfAttention(nn.Module):
     """Multi-head self-attention through `F.scaled_dot_product_attention`.
@@ -23,7 +25,7 @@ class SelfAttention(nn.Module):
     def __init__(self, d_model: int, num_heads: int, dropout: float, causal: bool):
         super().__init__()
         if d_model % num_heads:
-            raise ValueError(f"model.d_model ({d_model}) must be divisible by model.num_heads ({num_heads})")
+            raise SettingError("model.d_model", f"({d_model}) must be divisible by model.num_heads ({num_heads})")
         self.num_heads = num_heads
         self.causal = causal
         self.dropout = dropout

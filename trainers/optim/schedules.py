@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch.optim.lr_scheduler import LinearLR, LRScheduler, SequentialLR
 
+from trainers.errors import SettingError
+
 
 def linear_warmup_decay(optimizer: torch.optim.Optimizer, num_training_steps: int,
                         warmup_fraction: float = 0.1) -> LRScheduler:
@@ -20,7 +22,7 @@ def linear_warmup_decay(optimizer: torch.optim.Optimizer, num_training_steps: in
         warmup_fraction: share of the steps spent warming up, in [0, 1).
     """
     if not 0.0 <= warmup_fraction < 1.0:
-        raise ValueError(f"scheduler.warmup_fraction must be in [0, 1), got {warmup_fraction}")
+        raise SettingError("scheduler.warmup_fraction", f"must be in [0, 1), got {warmup_fraction}")
     total = max(1, int(num_training_steps))
     warmup = max(1, round(total * warmup_fraction))
     rise = LinearLR(optimizer, start_factor=1.0 / (warmup + 1), end_factor=1.0, total_iters=warmup)
