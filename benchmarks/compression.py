@@ -25,10 +25,9 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import harness
 import torch
 from torch import nn
-
-import harness
 
 
 def build_model(num_epochs: int = 3):
@@ -84,8 +83,8 @@ def macs(net: nn.Module, example: torch.Tensor) -> float:
 def main() -> None:
     from orchestrator.compression import prune, quantize
     from orchestrator.compression.measure import speed
-    from orchestrator.compression.schema import MeasureConfig
     from orchestrator.compression.variant import OnnxVariant, TorchVariant, count_params
+    from orchestrator.config.compression import MeasureConfig
 
     args = harness.parse_args(__doc__.splitlines()[0], default_repeats=5, quick_repeats=3)
     harness.set_threads(1)
@@ -138,7 +137,8 @@ def main() -> None:
         harness.header("compression", args, {"model": "MLP 512-1024-1024-10", "threads": 1, "measure": measure_config,
                                              "macs_fp32": f"{base_macs:.3g}", "macs_pruned_50": f"{pruned_macs:.3g}"}),
         harness.table(results, [("size_mb", "size MB"), ("latency_ms_p50", "batch-1 p50 ms"),
-                                ("latency_ms_p95", "batch-1 p95 ms"), ("throughput_sps", f"batch-{measure_config.throughput_batch_size} samples/s"),
+                                ("latency_ms_p95", "batch-1 p95 ms"),
+                                ("throughput_sps", f"batch-{measure_config.throughput_batch_size} samples/s"),
                                 ("agreement", "top-1 agreement with fp32")]),
     ])
     harness.finish("compression", text, keys)

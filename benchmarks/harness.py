@@ -99,7 +99,7 @@ def run_commands(commands: list[list[str]], env: dict[str, str], cwd: Path, log_
                 out = stack.enter_context(open(log_path, "wb"))
                 processes.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                                   start_new_session=True))
-            running = list(zip(commands, log_paths, processes))
+            running = list(zip(commands, log_paths, processes, strict=False))
             while running and not failed:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     running[0][2].wait(timeout=0.05)  # returns the moment it ends: the wall is not rounded up

@@ -6,7 +6,7 @@ running the same training as plain Lightning, one trial after another.
 Arms, interleaved, each a fresh process tree:
   orchestrate train -m   the project's Ray launcher (hydra_plugins/orchestrator_launcher): each trial a
                          1-worker run of 1 CPU, trained in its Ray task (Ray Train's local mode,
-                         orchestrator/in_process.py), tracked as a child run in MLflow (SQLite)
+                         orchestrator/runtime/in_process.py), tracked as a child run in MLflow (SQLite)
   hydra basic launcher   benchmarks/sweep_app/app.py -m: plain Lightning on 1 device, 1 torch thread,
                          Lightning's default logger and checkpointing, trials in sequence in one process
   split by hand          the same app twice at once, each `-m` over half the grid (one learning rate

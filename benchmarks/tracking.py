@@ -5,7 +5,7 @@
 One process, 1 torch thread, plain Lightning on one device (tracking is rank zero's job, so one rank
 shows its whole cost), arms interleaved per repeat, a fresh fit each time:
   no logging                   logger=False
-  RunLogger                    orchestrator/run_logger.py RunLogger into a real SQLite store, writing
+  RunLogger                    orchestrator/tracking/run_logger.py RunLogger into a real SQLite store, writing
                                into a run created beforehand, exactly as Ray workers use it
   no logging, per-step metric  a LitModule that also logs its loss every step (log_every_n_steps=50,
   RunLogger, per-step metric   the product's default), without and with RunLogger
@@ -41,7 +41,6 @@ def step_logging(model_class):
 
 def fit(work: argparse.Namespace, folder: Path, logger, per_step: bool) -> dict[str, float]:
     import lightning
-
     from arms.mlp_workload import trainer_arguments
 
     lightning.seed_everything(work.seed, workers=True, verbose=False)
@@ -59,7 +58,7 @@ def fit(work: argparse.Namespace, folder: Path, logger, per_step: bool) -> dict[
 def main() -> None:
     from mlflow import MlflowClient
 
-    from orchestrator.run_logger import RunLogger
+    from orchestrator.tracking.run_logger import RunLogger
 
     args = harness.parse_args(__doc__.splitlines()[0], default_repeats=5, quick_repeats=3)
     harness.set_threads(1)

@@ -44,14 +44,14 @@ def check_overrides(args: list[str]) -> None:
 
 
 VERBS: dict[str, Verb] = {
-    "pipeline": Verb("orchestrator.pipeline", "train -> compress -> evaluate -> gate -> register (the main job)"),
-    "compress": Verb("orchestrator.compress", "compress a trained model: source.run_id=ID or source.checkpoint=PATH"),
-    "train": Verb("orchestrator.train", "one training run on Ray, tracked in MLflow (-m: a sweep)"),
-    "compare": Verb("orchestrator.compare", "runs of an experiment or a sweep side by side; plot; MLflow compare URL"),
-    "resume": Verb("orchestrator.resume", "continue an interrupted run from its last checkpoint, in the same MLflow run"),
-    "submit": Verb("orchestrator.submit", "send a command as a Ray job to a cluster: submit --address URL -- VERB [OVERRIDES]"),
-    "generate": Verb("orchestrator.generate", "sample text from a trained causal LM: generate source.run_id=ID prompt=..."),
-    "jobs": Verb("orchestrator.jobs", "the Ray jobs of a cluster: jobs list|status|logs|stop [JOB_ID] --address URL"),
+    "pipeline": Verb("orchestrator.commands.pipeline", "train -> compress -> evaluate -> gate -> register (the main job)"),
+    "compress": Verb("orchestrator.commands.compress", "compress a trained model: source.run_id=ID or source.checkpoint=PATH"),
+    "train": Verb("orchestrator.commands.train", "one training run on Ray, tracked in MLflow (-m: a sweep)"),
+    "compare": Verb("orchestrator.commands.compare", "runs of an experiment or a sweep side by side; plot; MLflow compare URL"),
+    "resume": Verb("orchestrator.commands.resume", "continue an interrupted run from its last checkpoint, in the same MLflow run"),
+    "submit": Verb("orchestrator.commands.submit", "send a command as a Ray job to a cluster: submit --address URL -- VERB [OVERRIDES]"),
+    "generate": Verb("orchestrator.commands.generate", "sample text from a trained causal LM: generate source.run_id=ID prompt=..."),
+    "jobs": Verb("orchestrator.commands.jobs", "the Ray jobs of a cluster: jobs list|status|logs|stop [JOB_ID] --address URL"),
 }
 
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"orchestrate: unknown verb {name!r}; choose one of: {', '.join(VERBS)}\n", file=sys.stderr)
         print(usage(), file=sys.stderr)
         sys.exit(2)
-    from orchestrator.job_driver import prepare_job_driver
+    from orchestrator.jobs.driver import prepare_job_driver
 
     prepare_job_driver()  # in a Ray job: a private copy of its working_dir; SIGTERM ends the run KILLED
     # As with `python -m`, the user's own modules in the working directory are importable

@@ -193,7 +193,7 @@ def _cut(cell: str, length: int) -> str:
 def _print_records(columns: list[Column], rows: list[list[str]]) -> None:
     """The table transposed, for a terminal too narrow for it: each row a block of labelled lines."""
     for row in rows:
-        print_fields(None, [(column.header, cell) for column, cell in zip(columns, row)])
+        print_fields(None, [(column.header, cell) for column, cell in zip(columns, row, strict=False)])
         console.print()
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from orchestrator.conf_dir import CONF_DIR
-from orchestrator.schema import register_schemas
+from orchestrator.config.conf_dir import CONF_DIR
+from orchestrator.config.schema import register_schemas
 
 register_schemas()
 

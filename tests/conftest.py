@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from omegaconf import DictConfig
-
 from compose import compose_config
+from omegaconf import DictConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,8 +35,8 @@ def ray_cluster():
     """One real local Ray cluster (2 CPUs) shared by the whole session: Ray's start-up is seconds."""
     import ray
 
-    from orchestrator.cluster import connect
-    from orchestrator.schema import ClusterConfig
+    from orchestrator.config.schema import ClusterConfig
+    from orchestrator.runtime.cluster import connect
 
     connect(ClusterConfig(num_cpus=2))
     yield ray

@@ -12,7 +12,6 @@ import mlflow
 import pytest
 import torch
 from mlflow import MlflowClient
-
 from runs import artifact_paths
 
 ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
@@ -118,7 +117,7 @@ def test_acceptance_train_digits_two_workers(tmp_path, cli_env):
     assert run.data.params["trainer.max_epochs"] == "10" and run.data.params["scaling.num_workers"] == "2"
     assert run.data.params["model.hidden_dim"] == "128" and "optimizer.lr" in run.data.params
     assert len(run.data.tags["orchestrator.config_hash"]) == 16
-    assert len(run.data.tags["mlflow.source.git.commit"]) == 40  # the project's commit, as DESIGN.md asks
+    assert len(run.data.tags["mlflow.source.git.commit"]) == 40  # the project's commit (the run contract)
     assert max(m.value for m in client.get_metric_history(run.info.run_id, "epoch")) == 9
 
     # Secrets never reach MLflow in clear, in params or in config.yaml.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import lightning
 import torch
+from step_timer import StepTimer
 
 from arms.mlp_workload import add_arguments, build, trainer_arguments
-from step_timer import StepTimer
 
 
 def main() -> None:

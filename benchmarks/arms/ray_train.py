@@ -5,7 +5,7 @@
 Written as Ray's Lightning guide writes it: TorchTrainer over a function that builds a lightning.Trainer
 with RayDDPStrategy, RayLightningEnvironment, RayTrainReportCallback and prepare_trainer. The only
 departure from a bare `ray.init()` is `address="local"` (a stale /tmp/ray record or another user's
-cluster on this machine would otherwise be joined, FACTS.md).
+cluster on this machine would otherwise be joined).
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ import lightning
 import ray
 import torch
 from ray.train import RunConfig, ScalingConfig
-from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, RayTrainReportCallback, prepare_trainer
+from ray.train.lightning import (
+    RayDDPStrategy,
+    RayLightningEnvironment,
+    RayTrainReportCallback,
+    prepare_trainer,
+)
 from ray.train.torch import TorchTrainer
 
 from arms.mlp_workload import add_arguments, build, trainer_arguments

@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 def main(cfg: DictConfig) -> float:
     import lightning
     import torch
-
     from arms.mlp_workload import build, trainer_arguments
     from step_timer import StepTimer
 

@@ -10,9 +10,10 @@ Hydra's `run_job` (output dir, logging, the task function) inside a Ray task tha
 so only the trial's Ray Train workers take CPUs: the launcher admits a trial when the cluster has CPUs
 (and GPUs) free for all its workers, so trials run side by side, never oversubscribed, and a waiting
 trial never holds resources another one needs. A trial of one CPU worker (no retries, no elastic range)
-trains in its Ray task itself, which then holds that CPU (`in_process_trials`, orchestrator/in_process.py):
+trains in its Ray task itself, which then holds that CPU (`in_process_trials`, orchestrator/runtime/in_process.py):
 no worker group to start, and the task's process, reused by later trials, has Lightning imported. A
-failed trial does not stop the others; the summary and the exit code (1) say how many failed. Re-running the same sweep skips trials already FINISHED.
+failed trial does not stop the others; the summary and the exit code (1) say how many failed. Re-running the
+same sweep skips trials already FINISHED.
 """
 
 import logging
@@ -25,7 +26,14 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import (
+    JobReturn,
+    JobStatus,
+    configure_log,
+    filter_overrides,
+    run_job,
+    setup_globals,
+)
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
@@ -86,8 +94,7 @@ class RayTrialsLauncher(Launcher):
         self.task_function = task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from orchestrator.console import print_error
-        from orchestrator.errors import OrchestratorError
+        from orchestrator.errors import OrchestratorError, report_and_exit
 
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -95,8 +102,7 @@ class RayTrialsLauncher(Launcher):
             self._check_settings()
             return self._launch(job_overrides, initial_job_idx)
         except OrchestratorError as err:
-            print_error(str(err))
-            sys.exit(2)
+            report_and_exit(err)
 
     def _check_settings(self) -> None:
         """The hydra.launcher.* values (checked here, not in __init__: Hydra would wrap the error)."""
@@ -112,7 +118,7 @@ class RayTrialsLauncher(Launcher):
         from hydra.errors import ConfigCompositionException, OverrideParseException
 
         from orchestrator.errors import ConfigError
-        from orchestrator.sweep import prepare_trial
+        from orchestrator.sweeps.sweep import prepare_trial
 
         trials = []
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
@@ -124,19 +130,30 @@ class RayTrialsLauncher(Launcher):
             with open_dict(sweep_config):
                 sweep_config.hydra.job.id = f"{idx}"
                 sweep_config.hydra.job.num = idx
-            output_dir = str(Path(OmegaConf.select(sweep_config, "hydra.sweep.dir")) / str(OmegaConf.select(sweep_config, "hydra.sweep.subdir")))
+            sweep_dir = Path(OmegaConf.select(sweep_config, "hydra.sweep.dir"))
+            output_dir = str(sweep_dir / str(OmegaConf.select(sweep_config, "hydra.sweep.subdir")))
             trials.append((idx, list(overrides), prepare_trial(sweep_config, output_dir, buildable=False)))
         return trials
 
     def _launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         import ray
 
-        from orchestrator.cluster import check_fits, cluster_resources, connect
-        from orchestrator.launch import user_code_runtime_env
-        from orchestrator.sweep import (IN_PROCESS_ENV, PARENT_RUN_ENV, check_metric, check_on_cluster,
-                                        close_sweep_run, find_sweep_run, finished_trials, open_sweep_run,
-                                        print_sweep_summary, sweep_key, varying_params)
-        from orchestrator.tracking import TAG_CONFIG_HASH, run_tags
+        from orchestrator.runtime.cluster import check_fits, cluster_resources, connect
+        from orchestrator.runtime.launch import user_code_runtime_env
+        from orchestrator.runtime.trials import IN_PROCESS_ENV, PARENT_RUN_ENV
+        from orchestrator.sweeps.sweep import (
+            check_metric,
+            check_on_cluster,
+            close_sweep_run,
+            find_sweep_run,
+            finished_trials,
+            open_sweep_run,
+            print_sweep_summary,
+            sweep_key,
+            varying_params,
+        )
+        from orchestrator.tracking.store import run_tags
+        from orchestrator.tracking.tags import TAG_CONFIG_HASH
 
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         trials = self._compose(job_overrides, initial_job_idx)  # every job checked before any trial
@@ -185,11 +202,13 @@ class RayTrialsLauncher(Launcher):
                                       num_skipped=num_skipped)
         print_sweep_summary(outcome, swept, self.metric, self.mode)
         if outcome.num_failed:
-            sys.exit(1)
+            from orchestrator.errors import EXIT_FAILED
+
+            sys.exit(EXIT_FAILED)
         return [returns[idx] for idx, _, _ in trials]
 
     def _in_process(self, trial) -> bool:
-        from orchestrator.sweep import fits_in_process
+        from orchestrator.runtime.trials import fits_in_process
 
         return self.in_process_trials and fits_in_process(trial.config["scaling"], trial.config["paths"]["storage_dir"])
 

@@ -9,7 +9,7 @@ values; `interval(lo,hi)` -> tune.uniform (tune.randint for `int(interval(...))`
 
 Search: Optuna's TPE through Ray Tune's OptunaSearch (`search=optuna`, the default) or random
 sampling (`search=random`); an ASHA scheduler on `metric`/`mode` stops weak trials early. Each trial is
-a Tune function trainable holding no CPU that runs one Ray Train run (`orchestrator.train.train_prepared`,
+a Tune function trainable holding no CPU that runs one Ray Train run (`orchestrator.training.run.train_prepared`,
 the sweep run as parent); the run reports every epoch to Tune (ray.tune.integration.ray_train
 .TuneReportCallback), so ASHA can act. Everything is checked before the first trial starts.
 """
@@ -105,7 +105,8 @@ def search_space(arguments: List[str]):
         else:
             raise ConfigError(key, f"{override.input_line!r}: Tune cannot search this sweep", "use choice, range or interval")
     if not space:
-        raise ConfigError("sweep overrides", "nothing to search", "sweep at least one key, e.g. 'optimizer.lr=tag(log,interval(1e-4,1e-1))'")
+        raise ConfigError("sweep overrides", "nothing to search",
+                          "sweep at least one key, e.g. 'optimizer.lr=tag(log,interval(1e-4,1e-1))'")
     return fixed, space, probes
 
 
@@ -126,8 +127,9 @@ def tune_trial(params: Dict[str, Any], hydra_context: HydraContext, base_config:
     from mlflow import MlflowClient
     from ray import tune
 
-    from orchestrator.sweep import TAG_TRIAL_ID, finished_trials, prepare_trial
-    from orchestrator.train import train_prepared
+    from orchestrator.sweeps.sweep import finished_trials, prepare_trial
+    from orchestrator.tracking.tags import TAG_TRIAL_ID
+    from orchestrator.training.run import train_prepared
 
     if os.path.isdir(cwd):
         os.chdir(cwd)
@@ -214,15 +216,13 @@ class TuneSweeper(Sweeper):
         self.hydra_context = hydra_context
 
     def sweep(self, arguments: List[str]) -> Any:
-        from orchestrator.console import print_error
-        from orchestrator.errors import OrchestratorError
+        from orchestrator.errors import OrchestratorError, report_and_exit
 
         try:
             self._check_settings()
             return self._sweep(arguments)
         except OrchestratorError as err:
-            print_error(str(err))
-            sys.exit(2)
+            report_and_exit(err)
 
     def _check_settings(self) -> None:
         """The hydra.sweeper.* values (checked here, not in __init__: Hydra would wrap the error)."""
@@ -244,7 +244,7 @@ class TuneSweeper(Sweeper):
         from hydra.errors import ConfigCompositionException, OverrideParseException
 
         from orchestrator.errors import ConfigError
-        from orchestrator.sweep import check_metric, prepare_trial
+        from orchestrator.sweeps.sweep import check_metric, prepare_trial
 
         first = {k: v[0] for k, v in probes.items()}
         checked = []
@@ -263,12 +263,19 @@ class TuneSweeper(Sweeper):
         from ray import tune
         from ray.tune.schedulers import ASHAScheduler
 
-        from orchestrator.cluster import check_fits, cluster_resources, connect
         from orchestrator.console import print_error
-        from orchestrator.launch import storage_path, user_code_runtime_env
-        from orchestrator.sweep import (TAG_TRIAL_ID, children, close_sweep_run, open_sweep_run,
-                                        print_sweep_summary, settle_trial, sweep_key)
-        from orchestrator.tracking import TAG_CONFIG_HASH, run_tags
+        from orchestrator.runtime.cluster import check_fits, cluster_resources, connect
+        from orchestrator.runtime.launch import storage_path, user_code_runtime_env
+        from orchestrator.sweeps.sweep import (
+            children,
+            close_sweep_run,
+            open_sweep_run,
+            print_sweep_summary,
+            settle_trial,
+            sweep_key,
+        )
+        from orchestrator.tracking.store import run_tags
+        from orchestrator.tracking.tags import TAG_CONFIG_HASH, TAG_TRIAL_ID
 
         fixed, space, probes = search_space(arguments)
         first = self._check(fixed, probes)  # every bad input refused here, before Ray or MLflow
@@ -327,7 +334,9 @@ class TuneSweeper(Sweeper):
         if num_lost > 0:  # trials that failed before their training run was created
             print_error(f"{num_lost} of {self.num_trials} trials failed before training; see the errors above")
         if outcome.num_failed or num_lost > 0:
-            sys.exit(1)
+            from orchestrator.errors import EXIT_FAILED
+
+            sys.exit(EXIT_FAILED)
         return outcome
 
     def _search_alg(self, seed: int):

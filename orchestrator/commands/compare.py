@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import sys
 from dataclasses import dataclass
@@ -27,9 +26,6 @@ from urllib.parse import quote
 
 from orchestrator.errors import ConfigError, OrchestratorError, TrackingError
 
-log = logging.getLogger(__name__)
-
-HIDDEN_PARAMS = ("paths.", "tracking.", "cluster.")  # where runs ran, not what they trained
 MAX_RUNS = 1000
 
 
@@ -63,8 +59,8 @@ def compare(tracking_uri: str, experiment: str | None, parent: str | None, metri
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from orchestrator.sweep import TAG_PARENT
-    from orchestrator.tracking import TAG_KIND
+    from orchestrator.tracking.runs import differing_params
+    from orchestrator.tracking.tags import TAG_KIND, TAG_PARENT
 
     client = MlflowClient(tracking_uri)
     try:
@@ -95,12 +91,7 @@ def compare(tracking_uri: str, experiment: str | None, parent: str | None, metri
     sign = -1 if mode == "max" else 1
     first = metrics[0]
     runs = sorted(runs, key=lambda r: (r.data.metrics.get(first) is None, sign * r.data.metrics.get(first, 0.0)))
-    keys = sorted(set().union(*(r.data.params for r in runs)))
-    varying = {
-        k: [r.data.params.get(k, "-") for r in runs]
-        for k in keys
-        if not k.startswith(HIDDEN_PARAMS) and len({r.data.params.get(k) for r in runs}) > 1
-    }
+    varying = {k: [r.data.params.get(k, "-") for r in runs] for k in differing_params([r.data.params for r in runs])}
     return Comparison(
         tracking_uri, exp_id, [r.info.run_id for r in runs], [r.info.run_name or "" for r in runs], varying,
         {m: [r.data.metrics.get(m) for r in runs] for m in metrics},
@@ -153,7 +144,7 @@ def _json_number(value: float | None) -> float | None:
 
 
 def write_plot(comparison: Comparison, path: Path) -> None:
-    from orchestrator import sweep_plots
+    from orchestrator.sweeps import plots as sweep_plots
 
     metric = next(iter(comparison.metrics))
     points = [
@@ -167,7 +158,7 @@ def write_plot(comparison: Comparison, path: Path) -> None:
 
 def _readable(value: str) -> str:
     """A param as the table shows it: a number to 4 significant digits, a class path by its class."""
-    from orchestrator.sweep_plots import as_number, short_name
+    from orchestrator.sweeps.plots import as_number, short_name
 
     number = as_number(value)
     if isinstance(number, float):
@@ -176,8 +167,9 @@ def _readable(value: str) -> str:
 
 
 def main() -> None:
-    from orchestrator.console import console, errors, print_error, print_json, ui_command
-    from orchestrator.tracking import resolve_uri
+    from orchestrator.console import console, errors, print_json, ui_command
+    from orchestrator.errors import report_and_exit
+    from orchestrator.tracking.store import resolve_uri
 
     args = parse_args(sys.argv[1:])
     try:
@@ -192,5 +184,4 @@ def main() -> None:
             write_plot(comparison, Path(args.output))
             (errors if args.json else console).print(f"plot written to {args.output}", soft_wrap=True)
     except OrchestratorError as err:
-        print_error(str(err))
-        sys.exit(2)
+        report_and_exit(err)

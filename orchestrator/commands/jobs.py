@@ -18,7 +18,7 @@ import argparse
 import logging
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from orchestrator.console import Column
@@ -59,7 +59,7 @@ def when(ms: int | None) -> str:
 
 def utc(ms: int | None) -> str | None:
     """Ray's job times as ISO 8601 in UTC, for --json."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat() if ms else None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat() if ms else None
 
 
 def job_record(job, runs: list[str]) -> dict:
@@ -71,8 +71,8 @@ def job_record(job, runs: list[str]) -> dict:
 
 def runs_by_job(jobs) -> dict[str, list[str]]:
     """The MLflow run ids of each job, looked up in the tracking store recorded at submission."""
-    from orchestrator.submit import META_TRACKING_URI
-    from orchestrator.tracking import runs_of_jobs
+    from orchestrator.jobs.submit import META_TRACKING_URI
+    from orchestrator.tracking.store import runs_of_jobs
 
     by_uri: dict[str, list[str]] = {}
     for job in jobs:
@@ -92,18 +92,19 @@ def runs_by_job(jobs) -> dict[str, list[str]]:
 
 def _store_answers(uri: str) -> bool:
     from orchestrator.errors import TrackingError
-    from orchestrator.tracking import check_reachable
+    from orchestrator.tracking.store import check_reachable, sqlite_path
 
-    if uri.startswith("sqlite:///") and not uri[len("sqlite:///"):].startswith("/"):
+    path = sqlite_path(uri)
+    if path is not None and not path.startswith("/"):
         return False  # relative to the job's own working directory on the cluster
     try:
         check_reachable(uri, timeout_s=2.0)
     except (TrackingError, OrchestratorError):
         return False
-    if uri.startswith("sqlite:///"):
+    if path is not None:
         from pathlib import Path
 
-        return Path(uri[len("sqlite:///"):]).is_file()
+        return Path(path).is_file()
     return True
 
 
@@ -117,7 +118,7 @@ LIST_COLUMNS = [
 def list_jobs(client, address: str, as_json: bool = False) -> int:
     """The cluster's submitted jobs, oldest first, with their MLflow runs (one run id per line)."""
     from orchestrator.console import console, print_json, print_table
-    from orchestrator.job_client import cluster_errors
+    from orchestrator.jobs.client import cluster_errors
 
     with cluster_errors(address):
         jobs = [job for job in client.list_jobs() if job.submission_id]
@@ -141,7 +142,7 @@ def list_jobs(client, address: str, as_json: bool = False) -> int:
 def show_status(client, address: str, job_id: str, as_json: bool = False) -> int:
     """One job: status, Ray's message, times, entrypoint, MLflow runs (whole, one per line)."""
     from orchestrator.console import print_fields, print_json
-    from orchestrator.job_client import job_info
+    from orchestrator.jobs.client import job_info
 
     job = job_info(client, address, job_id)
     runs = runs_by_job([job]).get(job_id, [])
@@ -158,11 +159,11 @@ def show_status(client, address: str, job_id: str, as_json: bool = False) -> int
 def show_logs(client, address: str, job_id: str, follow_log: bool) -> int:
     """The job's log so far; with --follow, until the job ends (exit 0 only if it SUCCEEDED)."""
     from orchestrator.console import print_raw
-    from orchestrator.job_client import cluster_errors, job_info
+    from orchestrator.jobs.client import cluster_errors, job_info
 
     job_info(client, address, job_id)  # a clear error for an unknown id, before any streaming
     if follow_log:
-        from orchestrator.submit import follow
+        from orchestrator.jobs.submit import follow
 
         status = follow(client, address, job_id)
         return 0 if status == "SUCCEEDED" else 1
@@ -174,7 +175,7 @@ def show_logs(client, address: str, job_id: str, follow_log: bool) -> int:
 def stop(client, address: str, job_id: str) -> int:
     """Ask Ray to stop the job (SIGTERM, then SIGKILL after Ray's grace period) and wait for the end."""
     from orchestrator.console import console
-    from orchestrator.job_client import TERMINAL_STATUSES, job_info, with_job_agent
+    from orchestrator.jobs.client import TERMINAL_STATUSES, job_info, with_job_agent
 
     job = job_info(client, address, job_id)
     if str(job.status) in TERMINAL_STATUSES:
@@ -190,8 +191,8 @@ def stop(client, address: str, job_id: str) -> int:
 
 
 def main() -> None:
-    from orchestrator.console import print_error
-    from orchestrator.job_client import connect
+    from orchestrator.errors import report_and_exit
+    from orchestrator.jobs.client import connect
 
     logging.basicConfig(level=logging.WARNING)
     args = parse_args(sys.argv[1:])
@@ -206,6 +207,5 @@ def main() -> None:
         else:
             code = stop(client, address, args.job_id)
     except OrchestratorError as err:
-        print_error(str(err))
-        sys.exit(2)
+        report_and_exit(err)
     sys.exit(code)

@@ -9,11 +9,11 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from orchestrator.build import build_model, datamodule_args
 from orchestrator.compression.quality import is_language_model
 from orchestrator.compression.ray_fit import fit_best_state
-from orchestrator.compression.schema import DistillConfig
 from orchestrator.compression.variant import count_params
+from orchestrator.config.build import build_model, datamodule_args
+from orchestrator.config.compression import DistillConfig
 from orchestrator.errors import ConfigError
 
 DISTILLATION = "trainers.models.distillation.DistillationLitModule"

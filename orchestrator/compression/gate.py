@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orchestrator.compression.schema import CompressionConfig
+from orchestrator.config.compression import CompressionConfig
 
 # The quality change a variant logs (quality.py: a classifier's or a language model's) and its limit.
 QUALITY_LIMITS = {"acc_drop": "max_acc_drop", "ppl_increase": "max_ppl_increase"}

@@ -11,9 +11,13 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from orchestrator.compression.quality import ClassifierQuality, LanguageModelQuality, Quality
-from orchestrator.compression.schema import MeasureConfig
+from orchestrator.compression.quality import (
+    ClassifierQuality,
+    LanguageModelQuality,
+    Quality,
+)
 from orchestrator.compression.variant import Variant
+from orchestrator.config.compression import MeasureConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ def torch_threads(num_threads: int):
 def held_out_split(datamodule) -> tuple[torch.Tensor, torch.Tensor]:
     """The whole held-out test split as (inputs, labels): batches of (input, target, ...) tensors."""
     from orchestrator.errors import ConfigError
-    from orchestrator.evaluate import batch_parts
+    from orchestrator.training.evaluate import batch_parts
 
     inputs, labels = [], []
     for batch in datamodule.test_dataloader():
@@ -81,7 +85,7 @@ def speed(variant: Variant, inputs: torch.Tensor, config: MeasureConfig) -> dict
 
 def measure(variant: Variant, inputs: torch.Tensor, labels: torch.Tensor, quality: Quality,
             config: MeasureConfig, baseline: float | None) -> dict[str, float]:
-    """Every metric of DESIGN.md's compression contract for one variant: `quality.keys` (its change
+    """Every metric of the compression contract (docs/architecture.md) for one variant: `quality.keys` (its change
     against `baseline`, the baseline's `quality.metric`; 0 for the baseline itself, None) and
     SIZE_AND_SPEED_KEYS."""
     with torch_threads(config.num_threads):

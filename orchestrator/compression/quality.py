@@ -65,7 +65,7 @@ class LanguageModelQuality:
     def score(self, predict: Predict, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
         total = 0.0
         with torch.inference_mode():
-            for ids, targets in zip(inputs.split(self.batch_size), labels.split(self.batch_size)):
+            for ids, targets in zip(inputs.split(self.batch_size), labels.split(self.batch_size), strict=False):
                 logits = predict(ids).float()
                 total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum"))
         loss = total / labels.numel()
@@ -81,7 +81,7 @@ Quality = ClassifierQuality | LanguageModelQuality
 def is_language_model(config: dict[str, Any]) -> bool:
     """Whether `config["model"]` is a next-token language model (a trainers.models.causal_lm
     NextTokenLitModule, like model=causal_lm; a user's own LM subclasses it), not a classifier."""
-    from orchestrator.build import locate_target
+    from orchestrator.config.build import locate_target
     from trainers.models.causal_lm import NextTokenLitModule
 
     return issubclass(locate_target("model", config["model"]), NextTokenLitModule)

@@ -1,8 +1,8 @@
 """The quantize stage's three post-training int8 methods.
 
-Measured on this CPU (FACTS.md and conf/compression/default.yaml): torch.ao dynamic int8 is 4x smaller,
-fast at large batches and slower than fp32 at batch 1; ONNX Runtime dynamic int8 is 4x smaller and the
-fastest at batch 1, so it is the deployable artifact. torch.ao is deprecated but present in torch 2.13.
+ONNX Runtime dynamic int8 is the deployable artifact; torch.ao's dynamic and static int8 are kept to
+compare (their figures on this project's CPUs: benchmarks/RESULTS.md). torch.ao is deprecated but
+present in torch 2.13.
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ from torch import nn
 def dynamic_int8(net: nn.Module, engine: str) -> nn.Module:
     """torch.ao dynamic quantization: int8 Linear weights (per output channel) and LSTM weights (per
     tensor, what torch's quantized LSTM takes), activations quantized on the fly."""
-    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+    from torch.ao.quantization import (
+        default_dynamic_qconfig,
+        per_channel_dynamic_qconfig,
+        quantize_dynamic,
+    )
 
     torch.backends.quantized.engine = engine
     qconfigs = {nn.Linear: per_channel_dynamic_qconfig, nn.LSTM: default_dynamic_qconfig}

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,15 @@ import torch
 
 from orchestrator.errors import TrainingError
 
-log = logging.getLogger(__name__)
-
 WARM_START = "trainers.callbacks.warm_start.WarmStart"
 
 
 def fit_best_state(config: dict[str, Any], run_id: str, tracking_uri: str) -> dict[str, torch.Tensor]:
     """Fit `config` on Ray (metrics go into run `run_id`); the state_dict of the best checkpoint."""
-    from orchestrator.checkpoints import policy
-    from orchestrator.evaluate import load_state_dict
-    from orchestrator.launch import fit_on_ray
-    from orchestrator.worker import CHECKPOINT_NAME
+    from orchestrator.runtime.checkpoints import policy
+    from orchestrator.runtime.launch import fit_on_ray
+    from orchestrator.runtime.worker import CHECKPOINT_NAME
+    from orchestrator.training.evaluate import load_state_dict
 
     result = fit_on_ray(config, run_id, tracking_uri)
     if result.checkpoint is None:

@@ -40,12 +40,12 @@ def pareto_figure(results: list[VariantResult], quality: Quality):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for axis, key, label in ((axes[0], "size_bytes", "artifact size (bytes)"), (axes[1], "latency_ms_p50", "latency p50 at batch 1 (ms)")):
         points = [(r.metrics[key], r.metrics[quality.metric]) for r in measured]
-        for result, (x, y) in zip(measured, points):
+        for result, (x, y) in zip(measured, points, strict=False):
             axis.scatter(x, y, s=36, color="tab:green" if result.passed else "tab:red", zorder=3)
             axis.annotate(result.name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
         front = pareto_front(points, quality.higher_is_better)
         if front:
-            axis.step(*zip(*front), where="post", color="tab:blue", alpha=0.6, label="Pareto front")
+            axis.step(*zip(*front, strict=False), where="post", color="tab:blue", alpha=0.6, label="Pareto front")
             axis.legend(loc="lower right" if quality.higher_is_better else "upper right")
         axis.set_xscale("log")
         axis.set_xlabel(label)

@@ -12,13 +12,16 @@ from typing import Any
 
 from orchestrator.compression.gate import Decision, VariantResult, choose, register
 from orchestrator.compression.quality import Quality
-from orchestrator.compression.schema import CompressionConfig
+from orchestrator.config.compression import CompressionConfig
+from orchestrator.tracking.tags import (
+    TAG_CHAMPION,
+    TAG_FAILED_VARIANTS,
+    TAG_GATE,
+    TAG_SKIPPED,
+)
 
 log = logging.getLogger(__name__)
 
-TAG_SOURCE_RUN = "orchestrator.source_run_id"
-TAG_CHAMPION = "orchestrator.champion"
-TAG_SKIPPED = "orchestrator.skipped_methods"
 
 
 @dataclass
@@ -58,9 +61,17 @@ def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, 
 
     from orchestrator.compression.measure import held_out_split
     from orchestrator.compression.quality import quality_of
-    from orchestrator.compression.report import pareto_figure, print_variants, summary_rows
-    from orchestrator.compression.stages import StageContext, run_stages, skipped_methods
-    from orchestrator.evaluate import load_model
+    from orchestrator.compression.report import (
+        pareto_figure,
+        print_variants,
+        summary_rows,
+    )
+    from orchestrator.compression.stages import (
+        StageContext,
+        run_stages,
+        skipped_methods,
+    )
+    from orchestrator.training.evaluate import load_model
 
     mlflow.set_tracking_uri(tracking_uri)  # the child runs, their models and the registry use MLflow's fluent API
     work_dir = work_folder(config["paths"]["storage_dir"], parent_run_id)
@@ -87,9 +98,9 @@ def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, 
         champion = outcome.decision.champion.metrics
         for key in (quality.metric, quality.change, "size_bytes", "latency_ms_p50"):
             client.log_metric(parent_run_id, f"champion/{key}", champion[key])
-    client.set_tag(parent_run_id, "orchestrator.gate", outcome.decision.reason[:5000])
+    client.set_tag(parent_run_id, TAG_GATE, outcome.decision.reason[:5000])
     if outcome.failed:
-        client.set_tag(parent_run_id, "orchestrator.failed_variants", ", ".join(r.name for r in outcome.failed))
+        client.set_tag(parent_run_id, TAG_FAILED_VARIANTS, ", ".join(r.name for r in outcome.failed))
     if skipped:
         client.set_tag(parent_run_id, TAG_SKIPPED, "; ".join(f"{method}: {reason}" for method, reason in skipped.items())[:5000])
     print_variants(outcome.results, outcome.decision, outcome.registered_version, compression.registered_model_name, quality,

@@ -17,14 +17,18 @@ from orchestrator.compression.gate import VariantResult
 from orchestrator.compression.measure import measure
 from orchestrator.compression.quality import Quality
 from orchestrator.compression.ray_fit import fine_tune
-from orchestrator.compression.schema import CompressionConfig
-from orchestrator.compression.variant import OnnxVariant, TorchVariant, Variant, count_params
+from orchestrator.compression.variant import (
+    OnnxVariant,
+    TorchVariant,
+    Variant,
+    count_params,
+)
+from orchestrator.config.compression import CompressionConfig
 from orchestrator.errors import OrchestratorError, RunInterrupted
+from orchestrator.tracking.tags import TAG_ERROR, TAG_STAGE, TAG_VARIANT
 
 log = logging.getLogger(__name__)
 
-TAG_STAGE = "orchestrator.stage"
-TAG_VARIANT = "orchestrator.variant"
 
 
 @dataclass
@@ -193,7 +197,7 @@ def run_variant(ctx: StageContext, planned: PlannedVariant, baseline: float | No
     `quality.metric`, None for the baseline itself); a failure ends that run FAILED."""
     import mlflow
 
-    from orchestrator.tracking import flatten, run_tags
+    from orchestrator.tracking.store import flatten, run_tags
 
     tags = run_tags("compress", ctx.config, {TAG_STAGE: planned.stage, TAG_VARIANT: planned.name})
     run = mlflow.start_run(experiment_id=ctx.experiment_id, run_name=planned.name, parent_run_id=ctx.parent_run_id, tags=tags)
@@ -211,7 +215,7 @@ def run_variant(ctx: StageContext, planned: PlannedVariant, baseline: float | No
     except Exception as err:  # one variant's failure must not stop the others: recorded, run FAILED
         log.exception("variant %s failed", planned.name)
         result.status, result.error = "FAILED", f"{err.__class__.__name__}: {err}"[:500]
-        mlflow.set_tag("orchestrator.error", result.error)
+        mlflow.set_tag(TAG_ERROR, result.error)
         mlflow.end_run("FAILED")
         return result
     mlflow.end_run("FINISHED")
@@ -227,7 +231,13 @@ def skipped_methods(compression: CompressionConfig, model) -> dict[str, str]:
 
 def run_stages(ctx: StageContext, skipped: dict[str, str] | None = None) -> list[VariantResult]:
     """Every planned variant in order, with a progress display; the baseline's quality is the reference."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from orchestrator.console import console
 

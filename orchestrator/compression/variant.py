@@ -82,7 +82,7 @@ class TorchVariant(Variant):
         import mlflow
         from mlflow.models import infer_signature
 
-        from orchestrator.train import log_torch_model
+        from orchestrator.tracking.models import log_torch_model
 
         if not self.scripted:
             return log_torch_model(self.module, example_input)

@@ -14,6 +14,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, get_object, instantiate
 
 from orchestrator.errors import ConfigError
+from trainers.errors import SettingError
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,8 @@ def _config_error(group: str, err: Exception) -> ConfigError:
     if isinstance(cause, TypeError) and "unexpected keyword argument" in message:
         bad = message.rsplit("'", 2)[-2] if message.count("'") >= 2 else message
         return ConfigError(f"{group}.{bad}", "is not an argument of this " + group, "remove it or check its spelling")
-    # Constructors name the key first ("model.hidden_dim must be ..."); a model may name a data key.
-    if message.startswith((f"{group}.", "data.", "model.")) and " " in message:
-        key, problem = message.split(" ", 1)
-        return ConfigError(key, problem)
+    if isinstance(cause, SettingError):  # the trainers' constructors name the key (a model may name a data key)
+        return ConfigError(cause.key, cause.problem, cause.fix)
     return ConfigError(group, message)
 
 

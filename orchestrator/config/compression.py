@@ -8,8 +8,8 @@ from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from orchestrator.config.schema import TrainConfig
 from orchestrator.errors import ConfigError
-from orchestrator.schema import TrainConfig
 
 STAGES = ("baseline", "prune", "quantize", "distill")
 QUANTIZE_METHODS = ("dynamic", "static", "onnx")
@@ -76,7 +76,8 @@ class QuantizeConfig:
     def __post_init__(self):
         for i, method in enumerate(self.methods):
             if method not in QUANTIZE_METHODS:
-                raise ConfigError(f"compression.quantize.methods[{i}]", f"unknown backend {method!r}", f"choose from {list(QUANTIZE_METHODS)}")
+                raise ConfigError(f"compression.quantize.methods[{i}]", f"unknown backend {method!r}",
+                                  f"choose from {list(QUANTIZE_METHODS)}")
         if self.engine not in TORCH_ENGINES:
             raise ConfigError("compression.quantize.engine", f"unknown engine {self.engine!r}", f"choose from {list(TORCH_ENGINES)}")
         if self.num_calibration_batches <= 0:

@@ -10,7 +10,6 @@ for it: `with_job_agent`.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -19,8 +18,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.errors import ClusterError
-
-log = logging.getLogger(__name__)
 
 ADDRESS_FLAG = "--address"
 DEFAULT_DASHBOARD_PORT = 8265

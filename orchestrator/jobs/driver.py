@@ -3,7 +3,7 @@
 `orchestrate jobs stop` asks Ray to stop the job, and Ray sends the driver SIGTERM (then SIGKILL after
 RAY_JOB_STOP_WAIT_TIME_S). Python's default for SIGTERM ends the process on the spot, leaving the MLflow
 run RUNNING; here SIGTERM raises KeyboardInterrupt, the path of Ctrl-C, so the run ends KILLED (during a
-fit, orchestrator/launch.py forwards it to Ray Train's own handler first).
+fit, orchestrator/runtime/launch.py forwards it to Ray Train's own handler first).
 
 The working directory:
 

@@ -57,3 +57,18 @@ def newest_loadable(latest_dir: str | Path) -> tuple[Path, dict] | None:
 def run_storage_dir(storage_dir: str, run_id: str) -> Path:
     """Ray's folder of one run (RunConfig.name is the MLflow run id)."""
     return Path(storage_dir).expanduser().resolve() / run_id
+
+
+def run_checkpoints(storage_dir: str, run_id: str) -> list[str]:
+    """The checkpoint folders of one run in Ray's storage, oldest first: a local folder, or a URI
+    (s3://, gs://, file://) read through pyarrow's filesystems, as Ray itself reads it."""
+    if "://" not in storage_dir:
+        return [str(path) for path in sorted(run_storage_dir(storage_dir, run_id).glob("checkpoint_*"))]
+    from pyarrow import fs
+
+    root = f"{storage_dir.rstrip('/')}/{run_id}"
+    filesystem, path = fs.FileSystem.from_uri(root)
+    found = filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True))
+    return sorted(f"{root}/{info.base_name}" for info in found
+                  if info.type == fs.FileType.Directory and info.base_name.startswith("checkpoint_"))
+

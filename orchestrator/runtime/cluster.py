@@ -17,10 +17,8 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from orchestrator.config.schema import ClusterConfig
 from orchestrator.errors import ClusterError
-from orchestrator.schema import ClusterConfig
-
-log = logging.getLogger(__name__)
 
 # Ray settings the orchestrator defaults (a user's own environment wins). Ray Train V2's controller
 # polls its workers every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S (2 s by default) and each
@@ -95,7 +93,8 @@ def connect(cluster: ClusterConfig, runtime_env: dict | None = None) -> str:
         dashboard_port = find_free_port()
         host = "127.0.0.1" if cluster.dashboard_host in ("0.0.0.0", "::", "") else cluster.dashboard_host
         inherited["RAY_API_SERVER_ADDRESS"] = f"http://{host}:{dashboard_port}"
-    # address="local": never join a stale cluster recorded in /tmp/ray (FACTS.md).
+    # address="local": never join a stale cluster recorded in /tmp/ray/ray_current_cluster (a plain
+    # ray.init(num_cpus=...) tries to join it, and fails when it is dead).
     with _environ(inherited), _ray_params({name: find_free_port() for name in EMBEDDED_RAY_FREE_PORTS}):
         ray.init(
             address="local",

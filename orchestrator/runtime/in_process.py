@@ -23,8 +23,8 @@ from typing import Any
 
 from lightning import Callback
 
-from orchestrator.checkpoints import CHECKPOINT_NAME
-from orchestrator.sweep import IN_PROCESS_ENV, fits_in_process
+from orchestrator.runtime.checkpoints import CHECKPOINT_NAME
+from orchestrator.runtime.trials import IN_PROCESS_ENV, fits_in_process
 
 METRICS_NAME = "metrics.json"
 

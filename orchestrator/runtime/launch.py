@@ -136,12 +136,18 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
     Ctrl-C or SIGTERM (workers stopped, checkpoints kept: `orchestrate resume RUN_ID` continues).
     A second fit with the same run id resumes from the run's storage (Ray Train V2 restores its
     checkpoint snapshot when RunConfig name and storage_path match)."""
-    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
+    from ray.train import (
+        CheckpointConfig,
+        FailureConfig,
+        LoggingConfig,
+        RunConfig,
+        ScalingConfig,
+    )
     from ray.train.torch import TorchConfig
 
-    from orchestrator import in_process
-    from orchestrator.checkpoints import policy
-    from orchestrator.worker import train_loop_per_worker
+    from orchestrator.runtime import in_process
+    from orchestrator.runtime.checkpoints import policy
+    from orchestrator.runtime.worker import train_loop_per_worker
 
     scaling = config["scaling"]
     keep = policy(config)

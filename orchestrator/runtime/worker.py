@@ -5,7 +5,7 @@ Each worker builds the DataModule and LitModule from the resolved config, trains
 the latest), and resumes from Ray's latest checkpoint after a worker-group restart or
 `orchestrate resume` (falling back to the newest checkpoint that loads). Rank zero alone writes
 metrics into the driver's MLflow run. A grid trial of one worker runs it in its own process instead
-(Ray Train's local mode, orchestrator/in_process.py): plain Lightning on one device.
+(Ray Train's local mode, orchestrator/runtime/in_process.py): plain Lightning on one device.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ import shutil
 import tempfile
 from typing import Any
 
-from orchestrator.checkpoints import CHECKPOINT_NAME, newest_loadable
+from orchestrator.runtime.checkpoints import CHECKPOINT_NAME, newest_loadable
+from orchestrator.tracking.tags import (
+    TAG_RESUMED_FROM_EPOCH,
+    TAG_RESUMED_WITH_WORKERS,
+    TAG_RESUMES,
+)
 
 log = logging.getLogger(__name__)
 
-TAG_RESUMES = "orchestrator.resumes"
-TAG_RESUMED_FROM_EPOCH = "orchestrator.resumed_from_epoch"
-TAG_RESUMED_WITH_WORKERS = "orchestrator.resumed_with_workers"
 
 
 def record_resume(tracking_uri: str, run_id: str, completed_epochs: int, num_workers: int) -> None:
@@ -67,12 +69,17 @@ def resume_checkpoint(loop_config: dict[str, Any]) -> str | None:
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import lightning
     import torch
-    from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, RayTrainReportCallback, prepare_trainer
+    from ray.train.lightning import (
+        RayDDPStrategy,
+        RayLightningEnvironment,
+        RayTrainReportCallback,
+        prepare_trainer,
+    )
     from ray.train.v2._internal.execution import context as train_context
 
-    from orchestrator.build import build_callbacks, build_datamodule, build_model
+    from orchestrator.config.build import build_callbacks, build_datamodule, build_model
     from orchestrator.logs import quiet_libraries
-    from orchestrator.run_logger import RunLogger
+    from orchestrator.tracking.run_logger import RunLogger
     from trainers.callbacks.epoch_summary import EpochSummary
     from trainers.callbacks.finite_loss import FiniteLossCheck
 
@@ -90,8 +97,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     model = build_model(config, datamodule)
     logger = RunLogger(tracking_uri=loop_config["tracking_uri"], run_id=loop_config["run_id"])
     if loop_config.get("in_process_dir"):  # Ray Train's local mode: one process, no DDP (in_process.py)
-        from orchestrator.checkpoints import policy
-        from orchestrator.in_process import CheckpointKeeper
+        from orchestrator.runtime.checkpoints import policy
+        from orchestrator.runtime.in_process import CheckpointKeeper
 
         strategy, plugins = "auto", []
         reporter = CheckpointKeeper(loop_config["in_process_dir"], *policy(config))

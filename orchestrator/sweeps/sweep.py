@@ -20,30 +20,23 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.tracking import TAG_CONFIG_HASH, TAG_KIND
+from orchestrator.tracking.runs import log_config
+from orchestrator.tracking.store import set_tag_once
+from orchestrator.tracking.tags import (
+    TAG_BEST_RUN,
+    TAG_CONFIG_HASH,
+    TAG_EARLY_STOPPED,
+    TAG_ERROR,
+    TAG_KIND,
+    TAG_PARENT,
+    TAG_SWEEP_KEY,
+)
 
 log = logging.getLogger(__name__)
 
-TAG_SWEEP_KEY = "orchestrator.sweep_key"
-TAG_BEST_RUN = "orchestrator.best_run_id"
-TAG_EARLY_STOPPED = "orchestrator.early_stopped"
-TAG_TRIAL_ID = "orchestrator.trial_id"
-TAG_PARENT = "mlflow.parentRunId"
-# Passed to each trial's process (Hydra's hydra.job.env_set), read by `orchestrate train`'s main.
-PARENT_RUN_ENV = "ORCHESTRATOR_PARENT_RUN_ID"
-# "1" when the trial trains in its own Ray task (orchestrator/in_process.py), "0" otherwise; set for
-# every trial, as a pooled trial process keeps the environment of the trial before it.
-IN_PROCESS_ENV = "ORCHESTRATOR_TRIAL_IN_PROCESS"
 # What the bundled LitModules report every epoch: a sweep metric must be one of these (or the
 # model is the user's own, whose metrics are unknown before it runs).
 REPORTED_METRICS = ("val/acc", "val/loss", "val/f1", "val/precision", "val/recall", "train/loss", "train/acc")
-
-
-def fits_in_process(scaling: dict[str, Any], storage_dir: str) -> bool:
-    """A trial that can train in its own Ray task (orchestrator/in_process.py): 1 CPU worker, no elastic
-    range and no retries (those need Ray Train's worker group), checkpoints on a local path."""
-    return (scaling["num_workers"] == 1 and not scaling["use_gpu"] and not scaling.get("min_workers")
-            and scaling["max_failures"] == 0 and "://" not in storage_dir)
 
 
 @dataclass
@@ -108,7 +101,7 @@ def open_sweep_run(tracking_uri: str, experiment: str, key: str, tags: dict[str,
     Returns (run id, experiment id, whether it was resumed)."""
     from mlflow import MlflowClient
 
-    from orchestrator.tracking import experiment_id
+    from orchestrator.tracking.store import experiment_id
 
     client = MlflowClient(tracking_uri)
     exp_id = experiment_id(client, experiment)  # restores a deleted experiment
@@ -119,8 +112,7 @@ def open_sweep_run(tracking_uri: str, experiment: str, key: str, tags: dict[str,
         log.info("resuming sweep run %s", run_id)
         return run_id, exp_id, True
     run = client.create_run(exp_id, tags={**tags, TAG_KIND: "sweep", TAG_SWEEP_KEY: key})
-    for name, value in params.items():
-        client.log_param(run.info.run_id, name, value[:6000])
+    log_config(client, run.info.run_id, None, params)
     return run.info.run_id, exp_id, False
 
 
@@ -155,21 +147,9 @@ def settle_trial(tracking_uri: str, run_id: str, early_stopped: bool) -> None:
     if run.info.status == "FINISHED" or (not early_stopped and run.info.status != "RUNNING"):
         return
     set_tag_once(client, run_id, TAG_EARLY_STOPPED, "true" if early_stopped else "false")
-    if early_stopped and "orchestrator.error" in run.data.tags:
-        client.delete_tag(run_id, "orchestrator.error")
+    if early_stopped and TAG_ERROR in run.data.tags:
+        client.delete_tag(run_id, TAG_ERROR)
     client.set_terminated(run_id, "FINISHED" if early_stopped else "KILLED")
-
-
-def set_tag_once(client, run_id: str, key: str, value: str) -> None:
-    """client.set_tag, when another process may set the same tag at the same moment (a stopped Tune
-    trial records its early stop as the sweeper settles it): on SQLite one insert then fails."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.set_tag(run_id, key, value)
-    except MlflowException:
-        if client.get_run(run_id).data.tags.get(key) != value:
-            raise
 
 
 def latest_attempts(runs: list) -> list:
@@ -190,7 +170,7 @@ def close_sweep_run(tracking_uri: str, experiment_id: str, sweep_run_id: str, sw
     """Record the best trial and the metric-vs-parameter plot on the sweep run, and end it."""
     from mlflow import MlflowClient
 
-    from orchestrator import sweep_plots
+    from orchestrator.sweeps import plots as sweep_plots
 
     client = MlflowClient(tracking_uri)
     outcome = SweepOutcome(sweep_run_id, experiment_id, tracking_uri, num_skipped=num_skipped)
@@ -206,7 +186,7 @@ def close_sweep_run(tracking_uri: str, experiment_id: str, sweep_run_id: str, sw
             metric=value if value is not None and math.isfinite(value) else None,
             early_stopped=run.data.tags.get(TAG_EARLY_STOPPED) == "true",
             config_hash=run.data.tags.get(TAG_CONFIG_HASH, ""),
-            error=run.data.tags.get("orchestrator.error", ""),
+            error=run.data.tags.get(TAG_ERROR, ""),
         ))
     scored = [t for t in outcome.trials if t.status == "FINISHED" and t.metric is not None]
     if scored:
@@ -224,7 +204,14 @@ def close_sweep_run(tracking_uri: str, experiment_id: str, sweep_run_id: str, sw
 
 def print_sweep_summary(outcome: SweepOutcome, swept: list[str], metric: str, mode: str) -> None:
     """A table of the trials, best first (trial run, metric, swept params, status), and how to look at them."""
-    from orchestrator.console import Column, console, print_error, print_table, run_url, ui_command
+    from orchestrator.console import (
+        Column,
+        console,
+        print_error,
+        print_table,
+        run_url,
+        ui_command,
+    )
 
     columns = [Column("trial run", required=True, shorten=True), Column(metric, justify="right", required=True),
                *(Column(key, justify="right") for key in swept), Column("status")]
@@ -274,8 +261,8 @@ def prepare_trial(sweep_config, output_dir: str, buildable: bool = True) -> Prep
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict, read_write
 
-    from orchestrator.tracking import config_hash
-    from orchestrator.train import prepare
+    from orchestrator.config.prepare import prepare
+    from orchestrator.tracking.store import config_hash
 
     with read_write(sweep_config.hydra.runtime):
         sweep_config.hydra.runtime.output_dir = output_dir
@@ -311,9 +298,9 @@ def check_on_cluster(configs: list[dict], tracking_uri: str, timeout_s: float, s
 def _check_in_trial_process(configs: list[dict], tracking_uri: str, timeout_s: float) -> None:
     from mlflow import MlflowClient
 
-    from orchestrator.build import check_buildable
+    from orchestrator.config.build import check_buildable
     from orchestrator.logs import quiet_libraries
-    from orchestrator.tracking import check_reachable
+    from orchestrator.tracking.store import check_reachable
 
     quiet_libraries()
     for config in configs:
@@ -323,9 +310,7 @@ def _check_in_trial_process(configs: list[dict], tracking_uri: str, timeout_s: f
 
 
 def varying_params(configs: list[dict]) -> list[str]:
-    """The flattened param keys whose values differ between trials (what the sweep swept)."""
-    from orchestrator.tracking import flatten, mask_secrets
+    """The param keys whose values differ between trials (what the sweep swept)."""
+    from orchestrator.tracking.runs import differing_params, run_params
 
-    flat = [flatten(mask_secrets(c)) for c in configs]
-    keys = sorted(set().union(*flat)) if flat else []
-    return [k for k in keys if len({f.get(k) for f in flat}) > 1 and not k.startswith("paths.")]
+    return differing_params([run_params(c) for c in configs])

@@ -1,14 +1,13 @@
 """MLflow on the driver: where the store is, whether it answers, and what every run carries.
 
-The run contract (DESIGN.md): one run per logical run, params = the resolved config flattened with
-dotted keys (secrets masked), tags `orchestrator.kind`, `orchestrator.config_hash` and the git commit.
+The run contract (docs/architecture.md): one run per logical run, params = the resolved config flattened
+with dotted keys (secrets masked), tags `orchestrator.kind`, `orchestrator.config_hash` and the git commit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 import subprocess
@@ -19,20 +18,26 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from orchestrator.errors import ConfigError, TrackingError
-
-log = logging.getLogger(__name__)
+from orchestrator.tracking.tags import (
+    TAG_CONFIG_HASH,
+    TAG_GIT_COMMIT,
+    TAG_KIND,
+    TAG_RAY_JOB_ID,
+)
 
 DEFAULT_DB = "mlruns.db"
-TAG_KIND = "orchestrator.kind"
-TAG_CONFIG_HASH = "orchestrator.config_hash"
-TAG_GIT_COMMIT = "mlflow.source.git.commit"
-TAG_RAY_JOB_ID = "ray.job_id"
+SQLITE_PREFIX = "sqlite:///"
 # Keys whose values never reach MLflow or config.yaml in clear.
 # `token$`, not `token`: data.tokenizer, pad_token_id and max_new_tokens are settings, not secrets.
 SECRET_KEY = re.compile(r"(password|passwd|secret|token$|credential|api_?key|access_?key|private_?key|(^|[._])key$)", re.I)
 MASK = "*****"
 # Groups that say where things run and are tracked, not what is trained: left out of the config hash.
 UNHASHED_GROUPS = ("tracking", "paths", "cluster", "hydra")
+
+
+def sqlite_path(uri: str) -> str | None:
+    """The file of a `sqlite:///PATH` tracking URI (relative unless PATH starts with /), else None."""
+    return uri[len(SQLITE_PREFIX):] if uri.startswith(SQLITE_PREFIX) else None
 
 
 def resolve_uri(uri: str | None, cwd: Path | None = None) -> str:
@@ -42,8 +47,8 @@ def resolve_uri(uri: str | None, cwd: Path | None = None) -> str:
     """
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_DB}"
     cwd = cwd or Path.cwd()
-    if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///"):]
+    path = sqlite_path(uri)
+    if path is not None:
         if not path.startswith("/"):
             return f"sqlite:///{(cwd / path).resolve()}"
         return uri
@@ -60,9 +65,10 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
     """Fail fast, naming tracking.uri, when the store cannot be used."""
     scheme = urlsplit(uri).scheme
     if scheme == "sqlite":
-        parent = Path(uri[len("sqlite:///"):]).parent
+        parent = Path(sqlite_path(uri)).parent
         if not parent.is_dir():
-            raise ConfigError("tracking.uri", f"the folder of the SQLite file does not exist: {parent}", "create it or point tracking.uri elsewhere")
+            raise ConfigError("tracking.uri", f"the folder of the SQLite file does not exist: {parent}",
+                              "create it or point tracking.uri elsewhere")
         if not os.access(parent, os.W_OK):
             raise ConfigError("tracking.uri", f"the folder of the SQLite file is not writable: {parent}")
         return
@@ -199,3 +205,15 @@ def experiment_id(client, name: str) -> str:
         return client.create_experiment(name)
     except Exception as err:  # MlflowException, connection errors: all mean the store refused us
         raise TrackingError(f"tracking.experiment {name!r}: the tracking store refused it: {err}") from err
+
+
+def set_tag_once(client, run_id: str, key: str, value: str) -> None:
+    """client.set_tag, when another process may set the same tag at the same moment (a stopped Tune
+    trial records its early stop as the sweeper settles it): on SQLite one insert then fails."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.set_tag(run_id, key, value)
+    except MlflowException:
+        if client.get_run(run_id).data.tags.get(key) != value:
+            raise

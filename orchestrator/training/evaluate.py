@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from orchestrator.build import build_datamodule, build_model
+from orchestrator.config.build import build_datamodule, build_model
 from orchestrator.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,10 @@ def evaluate(config: dict[str, Any], checkpoint_path: str | Path) -> Evaluation:
     evaluated as far as it allows, never failed for it."""
     import lightning
     from lightning.pytorch.utilities.model_helpers import is_overridden
-    from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+    from torchmetrics.functional.classification import (
+        multiclass_accuracy,
+        multiclass_f1_score,
+    )
 
     model, datamodule = load_model(config, checkpoint_path)
     evaluation = Evaluation(model=model, datamodule=datamodule, example_input=example_input(datamodule))

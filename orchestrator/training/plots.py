@@ -15,7 +15,7 @@ def learning_curves(history: dict[str, list[tuple[int, float]]]):
     for key, points in sorted(history.items()):
         if not points:
             continue
-        steps, values = zip(*points)
+        steps, values = zip(*points, strict=False)
         axis = ax_loss if "loss" in key else ax_acc
         axis.plot(steps, values, marker="o", markersize=3, label=key)
     for axis, title in ((ax_loss, "loss"), (ax_acc, "accuracy")):

@@ -11,8 +11,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from local_deploy import (CLUSTER_PORT_BASE, CLUSTER_SCRIPT, MLFLOW_PORT, MLFLOW_SCRIPT, PG_PORT, START_TIMEOUT_S,
-                          LocalDeploy, user_env)
+from local_deploy import (
+    CLUSTER_PORT_BASE,
+    CLUSTER_SCRIPT,
+    MLFLOW_PORT,
+    MLFLOW_SCRIPT,
+    PG_PORT,
+    START_TIMEOUT_S,
+    LocalDeploy,
+    user_env,
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +43,7 @@ def local_deploy():
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
         ]
         outputs = [process.communicate(timeout=START_TIMEOUT_S + 60)[0] for process in starts]
-        for process, output in zip(starts, outputs):
+        for process, output in zip(starts, outputs, strict=False):
             assert process.returncode == 0, output
         yield LocalDeploy(f"http://127.0.0.1:{CLUSTER_PORT_BASE + 1}", f"http://127.0.0.1:{MLFLOW_PORT}", state)
     finally:

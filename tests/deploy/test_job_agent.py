@@ -24,7 +24,7 @@ from local_deploy import CLUSTER_SCRIPT, START_TIMEOUT_S, user_env
 from mlflow import MlflowClient
 from runs import ORCHESTRATE, SLOW_RUN, wait_for_epochs
 
-from orchestrator import job_client
+from orchestrator.jobs import client as job_client
 
 pytestmark = pytest.mark.e2e
 
@@ -144,8 +144,9 @@ def test_a_head_started_while_an_embedded_run_trains_takes_jobs(tmp_path, monkey
 def test_submit_to_a_head_without_its_job_agent_says_why(tmp_path, monkeypatch):
     """A head whose agent port another process holds: `submit` asks again for a bounded time, then says what
     it means and where to look, instead of Ray's bare HTTP 500."""
+    from orchestrator.commands.submit import parse_args
     from orchestrator.errors import ClusterError
-    from orchestrator.submit import parse_args, run_submit
+    from orchestrator.jobs.submit import run_submit
 
     monkeypatch.setattr(job_client, "JOB_AGENT_TIMEOUT_S", 1.0)  # each answer takes Ray's own 10 s wait
     with port_held() as agent_port, ray_head(f"--dashboard-agent-listen-port={agent_port}") as address:

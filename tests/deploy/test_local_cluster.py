@@ -12,9 +12,8 @@ from urllib.parse import urlsplit
 
 import psutil
 import pytest
-from mlflow import MlflowClient
-
 from local_deploy import PG_PORT, orchestrate, user_env
+from mlflow import MlflowClient
 
 JOB_ID = re.compile(r"orchestrate-train-\d{8}-\d{6}-[0-9a-f]{6}")
 pytestmark = pytest.mark.e2e
@@ -203,7 +202,7 @@ def test_dashboard_mlflow_and_postgres_listen_on_loopback_only(local_deploy):
 def test_state_folders_never_go_to_git_or_a_job_upload(local_deploy):
     """The state folders hold PostgreSQL's data, logs and passwords: a `submit` from a folder that
     contains one (Ray's upload honours .gitignore) leaves them behind, wherever --state-dir put them."""
-    from orchestrator.submit import EXCLUDES, working_dir_size
+    from orchestrator.jobs.submit import EXCLUDES, working_dir_size
 
     _, biggest = working_dir_size(local_deploy.state, EXCLUDES)
     assert biggest == [], biggest

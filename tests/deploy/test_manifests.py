@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.job_client import DEFAULT_DASHBOARD_PORT
-from orchestrator.submit import entrypoint
+from orchestrator.jobs.client import DEFAULT_DASHBOARD_PORT
+from orchestrator.jobs.submit import entrypoint
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 GCS_PORT = 6379
@@ -24,8 +24,8 @@ def compose_train(overrides: list[str]):
     """`orchestrate train OVERRIDES` as Hydra composes it, validated by the schema."""
     from hydra import compose, initialize_config_dir
 
-    from orchestrator.conf_dir import CONF_DIR
-    from orchestrator.schema import register_schemas, validate
+    from orchestrator.config.conf_dir import CONF_DIR
+    from orchestrator.config.schema import register_schemas, validate
 
     register_schemas()
     with initialize_config_dir(CONF_DIR, version_base="1.3"):
@@ -64,7 +64,8 @@ def check_cluster_spec(spec: dict) -> None:
         assert env["RAY_AUTH_MODE"] == "token" and env["RAY_AUTH_TOKEN"]["secretKeyRef"]["name"] == "ray-auth"
         assert env["MLFLOW_TRACKING_URI"] == f"http://mlflow:{MLFLOW_PORT}"
         # deploy/mlflow requires a user: the credentials come from a Secret, never from the manifest
-        assert {env[f"MLFLOW_TRACKING_{key.upper()}"]["secretKeyRef"]["key"] for key in ("username", "password")} == {"username", "password"}
+        secrets = {env[f"MLFLOW_TRACKING_{key.upper()}"]["secretKeyRef"]["key"] for key in ("username", "password")}
+        assert secrets == {"username", "password"}
         assert env["MLFLOW_TRACKING_PASSWORD"]["secretKeyRef"]["name"] == "mlflow-auth"
     gpu = containers(groups["gpu"]["template"])[0]
     assert gpu["resources"]["limits"]["nvidia.com/gpu"] == "1" and gpu["image"].endswith(":gpu")

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from local_deploy import AUTH_MLFLOW_PORT, AUTH_PG_PORT, MLFLOW_SCRIPT, START_TIMEOUT_S, user_env
+from local_deploy import (
+    AUTH_MLFLOW_PORT,
+    AUTH_PG_PORT,
+    MLFLOW_SCRIPT,
+    START_TIMEOUT_S,
+    user_env,
+)
 
 pytestmark = pytest.mark.e2e
 URL = f"http://127.0.0.1:{AUTH_MLFLOW_PORT}"

@@ -173,7 +173,8 @@ def test_grid_sweep_rerun_compare_and_browser(mlflow_server, tmp_path, cli_env):
 
     # 4. the MLflow UI's compare view of the finished trials, in a real browser
     ids = [t.info.run_id for t in finished]
-    view = f"{mlflow_server}/#/compare-runs?runs=[{','.join(chr(34) + i + chr(34) for i in ids)}]&experiments=[\"{experiment.experiment_id}\"]"
+    runs = ",".join(f'"{i}"' for i in ids)
+    view = f"{mlflow_server}/#/compare-runs?runs=[{runs}]&experiments=[\"{experiment.experiment_id}\"]"
     names = [t.info.run_name for t in finished]
     expected = [*names, "trainer.limit_train_batches", "val/acc"]
     text = page_text(view, expected)

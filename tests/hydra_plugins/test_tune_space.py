@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 from ray.tune.search.sample import Categorical, Float, Integer
 
-from hydra_plugins.orchestrator_tune_sweeper.tune_sweeper import TuneSweeper, as_override, search_space
+from hydra_plugins.orchestrator_tune_sweeper.tune_sweeper import (
+    TuneSweeper,
+    as_override,
+    search_space,
+)
 from orchestrator.errors import ConfigError
 
 

@@ -10,10 +10,15 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-
-from orchestrator.compare import compare, compare_url, print_comparison, write_plot
-from orchestrator.errors import ConfigError
 from tables import line_with, read_table
+
+from orchestrator.commands.compare import (
+    compare,
+    compare_url,
+    print_comparison,
+    write_plot,
+)
+from orchestrator.errors import ConfigError
 
 
 @pytest.fixture
@@ -75,7 +80,7 @@ def test_a_sweep_of_ten_runs_reads_whole_at_80_columns(sweep_store, pipe_console
     comparison = compare(sweep_store, None, None, ["val/acc", "test/acc"], "max")
     print_comparison(comparison, compare_url("http://127.0.0.1:5000", comparison), "")
     assert_readable_at_80_columns(pipe_console.getvalue(), comparison)
-    from orchestrator.compare import comparison_records
+    from orchestrator.commands.compare import comparison_records
 
     records = comparison_records(comparison)
     assert [sorted(r) for r in records] == [["metrics", "params", "run_id", "run_name"]] * 10
@@ -95,7 +100,7 @@ def test_compare_to_a_pipe_at_80_columns_and_as_json(sweep_store, cli_env, tmp_p
     assert_readable_at_80_columns(out.stdout, comparison)
     assert all(run_id in line_with(out.stdout, "compare view: ") for run_id in comparison.run_ids)  # one line, whole
 
-    from orchestrator.compare import comparison_records
+    from orchestrator.commands.compare import comparison_records
 
     out = subprocess.run([*orchestrate, "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -129,7 +134,7 @@ def test_what_compare_refuses_names_the_option(store, experiment, parent, metric
 def test_plot_reads_params_as_mlflow_stores_them():
     """Params arrive as strings: numeric ones are plotted on a number axis (log when they span more
     than 20x), others as categories by their short name."""
-    from orchestrator.sweep_plots import metric_vs_params
+    from orchestrator.sweeps.plots import metric_vs_params
 
     points = [({"optimizer.lr": "0.001", "model._target_": "trainers.models.mlp.MLP"}, 0.5),
               ({"optimizer.lr": "0.1", "model._target_": "trainers.models.cnn.CNN"}, 0.7)]

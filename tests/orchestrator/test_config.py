@@ -7,14 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from hydra.errors import ConfigCompositionException
-from omegaconf.errors import ConfigKeyError, ValidationError
-
-from orchestrator.build import check_buildable
-from orchestrator.conf_dir import CONF_DIR
-from orchestrator.errors import ConfigError
-from orchestrator.schema import validate
-from orchestrator.train import prepare, resolved_config
+from omegaconf.errors import ValidationError
 from text_samples import option_overrides
+
+from orchestrator.config.build import check_buildable
+from orchestrator.config.conf_dir import CONF_DIR
+from orchestrator.config.prepare import prepare, resolved_config
+from orchestrator.config.schema import validate
+from orchestrator.errors import ConfigError
 
 GROUP_OPTIONS = {
     group: sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
@@ -120,7 +120,7 @@ def test_unreachable_tracking_uri_fails_before_ray(compose_train):
 
 
 def test_a_run_ended_by_early_stopping_says_when_and_why():
-    from orchestrator.train import early_stop_reason
+    from orchestrator.training.run import early_stop_reason
 
     config = {"trainer": {"max_epochs": 12, "max_steps": -1},
               "callbacks": {"early_stopping": {"_target_": "EarlyStopping", "monitor": "val/acc", "patience": 5}}}

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 
+from tables import line_with, read_table
+
 import orchestrator.console
 from orchestrator.console import Column, print_run_summary, print_table
-from tables import line_with, read_table
 
 RUN_IDS = [hashlib.md5(str(i).encode()).hexdigest() for i in range(10)]  # 32 hex digits, as MLflow's
 PARAMS = ["optimizer.lr", "model.hidden_dim", "optimizer.weight_decay", "scheduler._target_", "data.batch_size"]

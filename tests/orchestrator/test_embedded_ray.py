@@ -19,7 +19,10 @@ def test_embedded_ray_takes_no_fixed_port(ray_cluster):
     """Ray's fixed defaults (dashboard 8265, dashboard agent 52365) are left to a Ray started beside this
     one (`ray start --head`, another `orchestrate train`); the agent is up on the port it was given
     (Ray records -1 for an agent that found its port taken)."""
-    from ray._private.ray_constants import DEFAULT_DASHBOARD_AGENT_LISTEN_PORT, DEFAULT_DASHBOARD_PORT
+    from ray._private.ray_constants import (
+        DEFAULT_DASHBOARD_AGENT_LISTEN_PORT,
+        DEFAULT_DASHBOARD_PORT,
+    )
 
     node = ray_cluster._private.worker.global_worker.node
     dashboard_port = int(node.address_info["webui_url"].rsplit(":", 1)[1])
@@ -59,7 +62,7 @@ def test_runs_start_no_ray_data_actor():
     from ray.train import ScalingConfig
     from ray.train.v2._internal.callbacks import DatasetsCallback
 
-    from orchestrator.launch import trainer_class
+    from orchestrator.runtime.launch import trainer_class
 
     def kinds(trainer) -> set[type]:
         return {type(callback) for callback in trainer._create_default_callbacks()}
@@ -74,9 +77,9 @@ USER_CODE_DRIVER = '''
 import json, sys
 sys.path.insert(0, sys.argv[1])  # as the CLI puts the working directory on sys.path
 import ray
-from orchestrator.cluster import connect
-from orchestrator.launch import user_code_runtime_env
-from orchestrator.schema import ClusterConfig
+from orchestrator.runtime.cluster import connect
+from orchestrator.runtime.launch import user_code_runtime_env
+from orchestrator.config.schema import ClusterConfig
 
 connect(ClusterConfig(num_cpus=1, include_dashboard=False), user_code_runtime_env({"model": {"_target_": "usermod.Model"}}))
 

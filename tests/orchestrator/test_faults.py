@@ -17,9 +17,9 @@ import pytest
 import torch
 from mlflow import MlflowClient
 from ray._common.network_utils import find_free_port
-
-from orchestrator.checkpoints import CHECKPOINT_NAME, newest_loadable
 from runs import ORCHESTRATE, SLOW_RUN, only_run, wait_for_epochs
+
+from orchestrator.runtime.checkpoints import CHECKPOINT_NAME, newest_loadable
 
 
 def train_workers(process: subprocess.Popen) -> list[psutil.Process]:
@@ -94,7 +94,7 @@ def test_ctrl_c_ends_the_run_killed_and_resume_finishes_it(tmp_path, cli_env):
 @pytest.mark.ray
 def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint(ray_cluster, compose_train, tracking_uri, tmp_path):
     from orchestrator.errors import TrainingError
-    from orchestrator.train import run_train
+    from orchestrator.training.run import run_train
 
     # Two sane epochs, then the step scheduler multiplies the learning rate by 1e30.
     cfg = compose_train("optimizer=sgd", "optimizer.lr=0.01", "scheduler=step", "scheduler.step_size=2",
@@ -182,7 +182,7 @@ def stop_server(server: subprocess.Popen) -> None:
 
 
 def test_metrics_logged_while_the_tracking_server_is_down_land_when_it_returns(tmp_path):
-    from orchestrator.run_logger import RunLogger
+    from orchestrator.tracking.run_logger import RunLogger
 
     port = find_free_port()
     db, artifacts = tmp_path / "mlflow.db", tmp_path / "artifacts"

@@ -7,9 +7,9 @@ import lightning
 import pytest
 import torch
 
-from orchestrator.checkpoints import CHECKPOINT_NAME, read_checkpoint
-from orchestrator.in_process import CheckpointKeeper, result
-from orchestrator.sweep import fits_in_process
+from orchestrator.runtime.checkpoints import CHECKPOINT_NAME, read_checkpoint
+from orchestrator.runtime.in_process import CheckpointKeeper, result
+from orchestrator.runtime.trials import fits_in_process
 
 
 class ScriptedScore(lightning.Callback):
@@ -60,3 +60,24 @@ def test_only_a_local_single_cpu_worker_without_retries_trains_in_process():
     assert not fits_in_process({**one, "use_gpu": True}, "ray_results")
     assert not fits_in_process({**one, "max_failures": 2}, "ray_results")
     assert not fits_in_process(one, "s3://bucket/ray")
+
+
+def test_a_runs_checkpoints_are_found_on_a_local_path_and_behind_a_uri(tmp_path):
+    from orchestrator.runtime.checkpoints import run_checkpoints
+
+    for name in ("checkpoint_2026-12-07_10-00-01", "checkpoint_2026-12-07_10-00-00", "not_a_checkpoint"):
+        (tmp_path / "run1" / name).mkdir(parents=True)
+    local = run_checkpoints(str(tmp_path), "run1")
+    assert [p.rsplit("/", 1)[-1] for p in local] == ["checkpoint_2026-12-07_10-00-00", "checkpoint_2026-12-07_10-00-01"]
+    # a URI (as paths.storage_dir=s3://... is) goes through pyarrow's filesystems, not the local disk
+    assert run_checkpoints(f"file://{tmp_path}", "run1") == [f"file://{tmp_path}/run1/{p.rsplit('/', 1)[-1]}" for p in local]
+    assert run_checkpoints(f"file://{tmp_path}", "no_such_run") == []
+
+
+def test_the_checkpoint_file_name_is_ray_trains():
+    from ray.train.lightning._lightning_utils import RayTrainReportCallback
+
+    from orchestrator.runtime.checkpoints import CHECKPOINT_NAME
+
+    # copied, not imported: the driver reads checkpoints without importing Lightning (which Ray's module does)
+    assert CHECKPOINT_NAME == RayTrainReportCallback.CHECKPOINT_NAME

@@ -9,10 +9,10 @@ import json
 import pytest
 from mlflow import MlflowClient
 from ray.job_submission import JobDetails, JobStatus, JobType
-
-from orchestrator import jobs
-from orchestrator.submit import META_TRACKING_URI
 from tables import line_with, read_table
+
+from orchestrator.commands import jobs
+from orchestrator.jobs.submit import META_TRACKING_URI
 
 ADDRESS = "http://127.0.0.1:8265"
 COMMAND = "python -m orchestrator train data=digits model=mlp trainer.max_epochs=2 scaling.num_workers=2"

@@ -9,13 +9,15 @@ import shlex
 
 import pytest
 
-from orchestrator import job_client, submit
+from orchestrator.commands.submit import parse_args
 from orchestrator.errors import ClusterError, ConfigError
-from orchestrator.tracking import ray_job_id, run_tags
+from orchestrator.jobs import client as job_client
+from orchestrator.jobs import submit
+from orchestrator.tracking.store import ray_job_id, run_tags
 
 
 def test_parse_args_splits_options_and_command(tmp_path):
-    options = submit.parse_args(["--address", "http://h:8265", "--no-wait", "--env", "A=1", "--env", "B=x=y",
+    options = parse_args(["--address", "http://h:8265", "--no-wait", "--env", "A=1", "--env", "B=x=y",
                                  "--pip", "rich", "--working-dir", str(tmp_path), "--", "train", "model=cnn", "-m"])
     assert options.address == "http://h:8265" and options.wait is False
     assert options.env_vars == {"A": "1", "B": "x=y"} and options.pip == ["rich"]
@@ -31,7 +33,7 @@ def test_parse_args_splits_options_and_command(tmp_path):
 ])
 def test_parse_args_refuses_bad_input(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        submit.parse_args(argv)
+        parse_args(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 
@@ -46,7 +48,7 @@ def test_entrypoint_and_submission_id():
 
 def test_runtime_env_carries_job_id_env_and_excludes(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
-    options = submit.parse_args(["--env", "A=1", "--pip", "rich", "--working-dir", str(tmp_path), "--", "train"])
+    options = parse_args(["--env", "A=1", "--pip", "rich", "--working-dir", str(tmp_path), "--", "train"])
     env = submit.runtime_env(options, "orchestrate-train-x")
     assert env["env_vars"] == {"A": "1", "MLFLOW_TRACKING_URI": "http://mlflow:5000", "ORCHESTRATOR_RAY_JOB_ID": "orchestrate-train-x"}
     assert env["pip"] == ["rich"] and env["working_dir"] == str(tmp_path.resolve())
@@ -177,7 +179,7 @@ def test_run_tags_carry_the_submission_id_not_rays_internal_job_id(monkeypatch):
 
 
 def test_a_jobs_driver_leaves_rays_unpacked_working_dir(tmp_path, monkeypatch):
-    from orchestrator.job_driver import leave_unpacked_working_dir
+    from orchestrator.jobs.driver import leave_unpacked_working_dir
 
     unpacked = tmp_path / "session_x" / "runtime_resources" / "working_dir_files" / "_ray_pkg_ab"
     (unpacked / "mypkg").mkdir(parents=True)

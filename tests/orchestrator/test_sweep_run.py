@@ -9,8 +9,8 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from orchestrator.sweep import TAG_EARLY_STOPPED, TAG_PARENT, close_sweep_run, open_sweep_run, settle_trial
-from orchestrator.tracking import TAG_CONFIG_HASH
+from orchestrator.sweeps.sweep import close_sweep_run, open_sweep_run, settle_trial
+from orchestrator.tracking.tags import TAG_CONFIG_HASH, TAG_EARLY_STOPPED, TAG_PARENT
 
 
 @pytest.fixture
@@ -91,7 +91,8 @@ def test_a_tune_trial_stopped_while_it_trains_ends_finished_whoever_writes_last(
     (Tune's session and Ray Train's fit are replaced: what is checked is what lands in the store.)"""
     import mlflow
 
-    from orchestrator import launch, train
+    from orchestrator.runtime import launch
+    from orchestrator.training import run as train
 
     sessions = iter([True, session_after])
     monkeypatch.setattr(launch, "in_tune_trial", lambda: next(sessions))
@@ -120,7 +121,7 @@ def test_set_tag_once_tolerates_the_same_tag_set_by_another_process_at_the_same_
 
     from mlflow.exceptions import MlflowException
 
-    from orchestrator.sweep import set_tag_once
+    from orchestrator.tracking.store import set_tag_once
 
     class Collides:
         def __init__(self, stored: str):
@@ -141,8 +142,9 @@ def test_the_sweep_summary_at_80_columns_keeps_trial_run_ids_whole(pipe_console)
     """The metric after the trial run, then the swept params; what does not fit is named, not folded."""
     import hashlib
 
-    from orchestrator.sweep import SweepOutcome, Trial, print_sweep_summary
     from tables import line_with, read_table
+
+    from orchestrator.sweeps.sweep import SweepOutcome, Trial, print_sweep_summary
 
     swept = ["optimizer.lr", "model.hidden_dim", "optimizer.weight_decay", "scheduler._target_"]
     trials = [Trial(hashlib.md5(str(i).encode()).hexdigest(), "FINISHED" if i else "FAILED",

@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from orchestrator.build import check_buildable
-from orchestrator.errors import ConfigError
-from orchestrator.train import resolved_config
 from text_samples import minilm_path, write_corpus, write_reviews
+
+from orchestrator.config.build import check_buildable
+from orchestrator.config.prepare import resolved_config
+from orchestrator.errors import ConfigError
 
 
 @pytest.fixture
@@ -88,8 +88,9 @@ def test_more_frozen_layers_than_the_model_has(compose_train, reviews_csv, tmp_p
 
 def test_generate_requires_a_run_id():
     from compose import compose_config
-    from orchestrator.generate import GenerateConfig
-    from orchestrator.schema import validate
+
+    from orchestrator.config.generate import GenerateConfig
+    from orchestrator.config.schema import validate
 
     with pytest.raises(ConfigError, match=r"^source.run_id: is required"):
         validate(compose_config("generate", []), GenerateConfig)
@@ -100,7 +101,8 @@ def test_generate_requires_a_run_id():
 @pytest.mark.parametrize("prompt", ["def main(", "it's x=1, y", "a\\(b", "end\\"])
 def test_generate_takes_a_prompt_as_the_shell_passes_it(prompt):
     from compose import compose_config
-    from orchestrator.generate import quote_prompt
+
+    from orchestrator.commands.generate import quote_prompt
 
     assert compose_config("generate", quote_prompt([f"prompt={prompt}", "top_k=3"])).prompt == prompt
 

@@ -9,13 +9,13 @@ import sys
 import mlflow
 import pytest
 import torch
-from mlflow import MlflowClient
-
 from compose import compose_config
-from orchestrator.generate import quote_prompt, run_generate
-from orchestrator.train import run_train
+from mlflow import MlflowClient
 from runs import artifact_paths
 from text_samples import minilm_path, write_corpus, write_reviews
+
+from orchestrator.commands.generate import quote_prompt, run_generate
+from orchestrator.training.run import run_train
 
 pytestmark = pytest.mark.ray
 

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ConfigError
-from orchestrator.tracking import MASK, config_hash, flatten, mask_secrets, resolve_uri
+from orchestrator.tracking.store import (
+    MASK,
+    config_hash,
+    flatten,
+    mask_secrets,
+    resolve_uri,
+)
 
 
 def test_relative_sqlite_uri_becomes_absolute(tmp_path, monkeypatch):
@@ -46,3 +52,32 @@ def test_config_hash_ignores_where_it_runs_but_not_what_is_trained():
     changed = {**base, "model": {"hidden_dim": 32}}
     assert config_hash(base) == config_hash(moved)
     assert config_hash(base) != config_hash(changed)
+
+
+def test_every_run_is_opened_with_the_same_params_tags_and_config(tmp_path):
+    from mlflow import MlflowClient
+
+    from orchestrator.tracking.runs import MAX_PARAM_LENGTH, open_run, run_params
+    from orchestrator.tracking.tags import TAG_KIND, TAG_OUTPUT_DIR
+
+    config = {"model": {"hidden_dim": 64, "notes": "x" * 7000}, "tracking": {"uri": "http://u:pw@host:5000"},
+              "paths": {"output_dir": str(tmp_path / "outputs" / "run1"), "storage_dir": "ray_results"},
+              "data": {"api_key": "s3cr3t"}}
+    params = run_params(config)
+    assert "paths.output_dir" not in params and params["paths.storage_dir"] == "ray_results"  # per run: a tag
+    assert params["data.api_key"] == "*****" and "pw" not in params["tracking.uri"]
+    assert len(params["model.notes"]) == MAX_PARAM_LENGTH
+
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("e")
+    with open_run(uri, experiment, None, "pipeline", config) as run_id:
+        pass
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.params == params
+    assert run.data.tags[TAG_KIND] == "pipeline" and run.data.tags[TAG_OUTPUT_DIR] == config["paths"]["output_dir"]
+    assert "s3cr3t" not in client.download_artifacts(run_id, "config.yaml", str(tmp_path)) and \
+        "s3cr3t" not in (tmp_path / "config.yaml").read_text()
+    with pytest.raises(ValueError), open_run(uri, experiment, None, "pipeline", config) as failing:
+        raise ValueError("boom")
+    assert client.get_run(failing).info.status == "FAILED"

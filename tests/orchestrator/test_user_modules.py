@@ -13,17 +13,23 @@ import mlflow
 import pytest
 import torch
 from mlflow import MlflowClient
-
-from orchestrator.build import check_buildable
-from orchestrator.compression import quantize
-from orchestrator.compression.schema import CompressionConfig
-from orchestrator.compression.stages import DISTILLATION, STRUCTURED_PRUNING, plan, skip_reasons, skipped_methods
-from orchestrator.compression.variant import TorchVariant
-from orchestrator.errors import ConfigError
-from orchestrator.evaluate import evaluate
-from orchestrator.train import resolved_config
 from plain_lightning import DATA_TARGET, MODEL_TARGET, import_module, write_module
 from runs import artifact_paths
+
+from orchestrator.compression import quantize
+from orchestrator.compression.stages import (
+    DISTILLATION,
+    STRUCTURED_PRUNING,
+    plan,
+    skip_reasons,
+    skipped_methods,
+)
+from orchestrator.compression.variant import TorchVariant
+from orchestrator.config.build import check_buildable
+from orchestrator.config.compression import CompressionConfig
+from orchestrator.config.prepare import resolved_config
+from orchestrator.errors import ConfigError
+from orchestrator.training.evaluate import evaluate
 
 ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
 TARGETS = [f"data._target_={DATA_TARGET}", f"model._target_={MODEL_TARGET}"]
@@ -63,7 +69,7 @@ def test_a_plain_module_is_evaluated_and_logged_from_the_lightning_api(compose_t
     accuracy = float((evaluation.predictions == evaluation.labels).float().mean())
     assert evaluation.metrics["test/acc"] == pytest.approx(accuracy, abs=1e-6)
 
-    from orchestrator.train import log_torch_model
+    from orchestrator.tracking.models import log_torch_model
 
     with mlflow.start_run():
         info = log_torch_model(evaluation.model, evaluation.example_input)
@@ -137,6 +143,7 @@ def test_train_and_pipeline_on_a_users_plain_lightning_modules(tmp_path, cli_env
         [run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and tags.`orchestrator.kind` = 'compress'")}
     assert set(variants) == {"baseline", "prune-unstructured-50", "quantize-dynamic-int8", "quantize-static-int8",
                              "quantize-onnx-int8"}
-    assert all(r.info.status == "FINISHED" for r in variants.values()), {n: r.data.tags.get("orchestrator.error") for n, r in variants.items()}
+    errors = {name: run.data.tags.get("orchestrator.error") for name, run in variants.items()}
+    assert all(r.info.status == "FINISHED" for r in variants.values()), errors
     assert variants["prune-unstructured-50"].data.metrics["nonzero_params"] < variants["baseline"].data.metrics["num_params"]
     assert parent.data.tags.get("orchestrator.champion") in variants

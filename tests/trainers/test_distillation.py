@@ -7,13 +7,17 @@ from functools import partial
 
 import lightning
 import torch
-
 from text_samples import write_corpus
+
 from trainers.callbacks.warm_start import WarmStart
 from trainers.data.digits import DigitsDataModule
 from trainers.data.text_corpus import TextCorpusDataModule
 from trainers.models.causal_lm import CausalLMLitModule
-from trainers.models.distillation import DistillationLitModule, NextTokenDistillationLitModule, distillation_loss
+from trainers.models.distillation import (
+    DistillationLitModule,
+    NextTokenDistillationLitModule,
+    distillation_loss,
+)
 from trainers.models.mlp import MLPClassifierLitModule
 from trainers.models.text_transformer import TextTransformerLitModule
 

@@ -22,7 +22,7 @@ def test_linear_warmup_rises_then_decays_to_zero():
         schedule.step()
     peak = lrs.index(max(lrs))
     assert peak == 2 and max(lrs) == 1.0 and lrs[0] < lrs[1] < lrs[2]  # 2 warm-up steps (10% of 20)
-    assert all(a > b for a, b in zip(lrs[2:], lrs[3:])) and optimizer.param_groups[0]["lr"] == 0.0
+    assert all(a > b for a, b in zip(lrs[2:], lrs[3:], strict=False)) and optimizer.param_groups[0]["lr"] == 0.0
 
 
 def test_a_fit_steps_the_schedule_every_optimizer_step_over_the_whole_fit(tmp_path):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
-
-from orchestrator.compression.schema import CompressConfig, PipelineConfig, register_schemas
-from orchestrator.errors import ConfigError
-from orchestrator.schema import validate
 from compose import compose_config
+
+from orchestrator.config.compression import (
+    CompressConfig,
+    PipelineConfig,
+    register_schemas,
+)
+from orchestrator.config.schema import validate
+from orchestrator.errors import ConfigError
 
 register_schemas()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.compression.gate import VariantResult, choose
-from orchestrator.compression.schema import CompressionConfig
+from orchestrator.config.compression import CompressionConfig
 
 
 def result(name, stage, change, size, latency=0.1, status="FINISHED", key="acc_drop"):

@@ -9,19 +9,28 @@ import functools
 import lightning
 import pytest
 import torch
-from hydra.utils import instantiate
-
 from compose import compose_config
-from orchestrator.build import build_datamodule
+from hydra.utils import instantiate
+from text_samples import option_overrides, write_corpus
+
 from orchestrator.compression import prune, quantize
-from orchestrator.compression.distill import LM_DISTILLATION, distillation_config, student_name
+from orchestrator.compression.checks import check_compressible
+from orchestrator.compression.distill import (
+    LM_DISTILLATION,
+    distillation_config,
+    student_name,
+)
 from orchestrator.compression.measure import LM_METRIC_KEYS, held_out_split, measure
 from orchestrator.compression.quality import LanguageModelQuality, quality_of
-from orchestrator.compression.schema import MeasureConfig, PipelineConfig, register_schemas
 from orchestrator.compression.variant import OnnxVariant, TorchVariant, count_params
+from orchestrator.config.build import build_datamodule
+from orchestrator.config.compression import (
+    MeasureConfig,
+    PipelineConfig,
+    register_schemas,
+)
+from orchestrator.config.prepare import prepare_compression
 from orchestrator.errors import ConfigError
-from orchestrator.pipeline import check_compressible, prepare_compression
-from text_samples import option_overrides, write_corpus
 from trainers.callbacks.warm_start import resize_to
 from trainers.data.text_corpus import TextCorpusDataModule
 from trainers.models.causal_lm import CausalLMLitModule

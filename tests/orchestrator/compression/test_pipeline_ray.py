@@ -11,15 +11,15 @@ from __future__ import annotations
 import mlflow
 import pytest
 import torch
-from mlflow import MlflowClient
-
-from orchestrator.compress import run_compress
-from orchestrator.compression import quantize
-from orchestrator.compression.measure import LM_METRIC_KEYS, METRIC_KEYS
-from orchestrator.errors import ConfigError
-from orchestrator.pipeline import run_pipeline
 from compose import compose_config
+from mlflow import MlflowClient
 from text_samples import minilm_path, write_corpus, write_reviews
+
+from orchestrator.compression import quantize
+from orchestrator.compression.from_run import run_compress
+from orchestrator.compression.measure import LM_METRIC_KEYS, METRIC_KEYS
+from orchestrator.compression.pipeline import run_pipeline
+from orchestrator.errors import ConfigError
 
 pytestmark = pytest.mark.ray
 
@@ -37,7 +37,8 @@ def children(client: MlflowClient, parent_id: str, experiment_id: str):
 
 
 def artifacts(client: MlflowClient, run_id: str) -> set[str]:
-    return {a.path for a in client.list_artifacts(run_id)} | {a.path for d in ("plots", "summary") for a in client.list_artifacts(run_id, d)}
+    nested = {a.path for d in ("plots", "summary") for a in client.list_artifacts(run_id, d)}
+    return {a.path for a in client.list_artifacts(run_id)} | nested
 
 
 @pytest.mark.timeout(1800)  # ~4 min on an idle 2-core machine; 12 min were measured under a load average of 60

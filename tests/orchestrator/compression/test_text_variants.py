@@ -8,19 +8,24 @@ import functools
 import lightning
 import pytest
 import torch
-from hydra.utils import instantiate
-
 from compose import compose_config
-from orchestrator.build import build_datamodule
+from hydra.utils import instantiate
+from text_samples import minilm_path, write_reviews
+
 from orchestrator.compression import prune, quantize
+from orchestrator.compression.checks import check_compressible
 from orchestrator.compression.distill import distillation_config, student_name
 from orchestrator.compression.measure import held_out_split, measure
 from orchestrator.compression.quality import ClassifierQuality
-from orchestrator.compression.schema import MeasureConfig, PipelineConfig, register_schemas
 from orchestrator.compression.variant import OnnxVariant, TorchVariant, count_params
+from orchestrator.config.build import build_datamodule
+from orchestrator.config.compression import (
+    MeasureConfig,
+    PipelineConfig,
+    register_schemas,
+)
+from orchestrator.config.prepare import prepare_compression
 from orchestrator.errors import ConfigError
-from orchestrator.pipeline import check_compressible, prepare_compression
-from text_samples import minilm_path, write_reviews
 from trainers.callbacks.warm_start import resize_to
 from trainers.data.text_classification import TextClassificationDataModule
 from trainers.models.pretrained_encoder import PretrainedEncoderLitModule

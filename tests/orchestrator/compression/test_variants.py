@@ -12,8 +12,8 @@ import torch
 from orchestrator.compression import prune, quantize
 from orchestrator.compression.measure import METRIC_KEYS, held_out_split, measure
 from orchestrator.compression.quality import ClassifierQuality
-from orchestrator.compression.schema import MeasureConfig
 from orchestrator.compression.variant import OnnxVariant, TorchVariant, count_params
+from orchestrator.config.compression import MeasureConfig
 from trainers.callbacks.warm_start import resize_to
 from trainers.data.digits import DigitsDataModule
 from trainers.models.mlp import MLPClassifierLitModule
