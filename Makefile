@@ -8,11 +8,11 @@ PIP := $(VENV)/bin/pip
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast bench clean
+.PHONY: setup run test test-fast lint bench clean
 
 setup: $(STAMP)
 
-# Torch first, pinned: any looser spec pulls a multi-GB CUDA build on a CPU machine (FACTS.md).
+# Torch first, pinned: any looser spec pulls a multi-GB CUDA build on a CPU machine.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
@@ -28,6 +28,10 @@ test: setup
 
 test-fast: setup
 	$(BIN)/pytest -m "not ray and not e2e"
+
+# ruff's lint rules and import order (pyproject.toml [tool.ruff]) over every Python folder.
+lint: setup
+	$(BIN)/ruff check orchestrator trainers hydra_plugins tests benchmarks
 
 # Benchmarks against peers (benchmarks/RESULTS.md); not part of `make test`. Each prints a RESULT line.
 bench: setup
