@@ -116,8 +116,8 @@ def start_retries(scaling: dict[str, Any]) -> int:
 def trainer_class():
     """Ray's TorchTrainer, less the DatasetManager actor Ray Train V2 starts for every run even when the
     run passes no Ray Datasets (the DataModule loads the data here): one Python process fewer per run
-    (~2 s of CPU importing Ray Data), which is a large part of a short sweep trial's start on a small
-    machine. Overrides a private method of Ray 2.60 (pinned); runs that pass `datasets` keep it."""
+    (it imports Ray Data), a part of a short sweep trial's start (benchmarks/RESULTS.md, sweep).
+    Overrides a private method of Ray 2.60 (pinned); runs that pass `datasets` keep it."""
     from ray.train.torch import TorchTrainer
     from ray.train.v2._internal.callbacks import DatasetsCallback
 

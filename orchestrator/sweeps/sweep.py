@@ -277,8 +277,8 @@ def prepare_trial(sweep_config, output_dir: str, buildable: bool = True) -> Prep
 def check_on_cluster(configs: list[dict], tracking_uri: str, timeout_s: float, slots: int) -> None:
     """Before any trial starts, in `slots` Ray tasks of one CPU each (configs shared out among them):
     `build.check_buildable` for every config, and the tracking store opened as the trials will open it.
-    The trials' Ray task processes do this, not the driver: building imports Lightning (~6 s of CPU) and
-    opening a store imports MLflow and connects (~3 s), and Ray keeps those processes for the trials,
+    The trials' Ray task processes do this, not the driver: building imports Lightning and opening a store
+    imports MLflow and connects (seconds of CPU each), and Ray keeps those processes for the trials,
     which then start with both done, while the driver never imports Lightning. It also checks the
     store from where the trials run. Raises a failing config's error."""
     import ray
