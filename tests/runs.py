@@ -42,3 +42,62 @@ def artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -
     for item in client.list_artifacts(run_id, path):
         found |= artifact_paths(client, run_id, item.path) if item.is_dir else {item.path}
     return found
+
+
+# Runs a command as a child subreaper (Linux prctl PR_SET_CHILD_SUBREAPER), so every process the command
+# leaves behind, orphaned, becomes this wrapper's child instead of init's. A few seconds after the
+# command exits (reaping what ends meanwhile), it writes what is still alive (pid and command line) as JSON
+# to argv[1], kills it, and exits with the command's exit code.
+REAPER = r"""
+import ctypes, json, os, signal, subprocess, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
+report, grace_s, command = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+code = subprocess.run(command).returncode
+deadline = time.monotonic() + grace_s
+while time.monotonic() < deadline:  # reap what exits meanwhile: orphans that end become our zombies
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+    time.sleep(0.1)
+def children_of(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+                if int(ppid) == pid and state != "Z":
+                    found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+left, queue = [], children_of(os.getpid())
+while queue:
+    pid = queue.pop()
+    try:
+        cmd = open(f"/proc/{pid}/cmdline").read().replace("\0", " ").strip()
+    except OSError:
+        continue
+    left.append({"pid": pid, "cmd": cmd})
+    queue += children_of(pid)
+json.dump(left, open(report, "w"))
+for item in left:
+    try:
+        os.kill(item["pid"], signal.SIGKILL)
+    except OSError:
+        pass
+sys.exit(code)
+"""
+
+
+def run_reaped(command: list[str], cwd: Path, env: dict, timeout: float, grace_s: float = 5.0):
+    """subprocess.run(command) that also returns the processes the command left alive `grace_s` after it
+    exited (its whole tree, orphans included): a list of {"pid", "cmd"}, empty when it left nothing."""
+    import json
+
+    report = cwd / "left_behind.json"
+    out = subprocess.run([sys.executable, "-c", REAPER, str(report), str(grace_s), *command], cwd=cwd, env=env,
+                         capture_output=True, text=True, timeout=timeout)
+    return out, json.loads(report.read_text())

@@ -9,6 +9,7 @@ An embedded Ray takes no fixed port: two `orchestrate train` in two terminals, o
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import logging
@@ -20,10 +21,12 @@ from urllib.parse import urlsplit
 from orchestrator.config.schema import ClusterConfig
 from orchestrator.errors import ClusterError
 
+log = logging.getLogger(__name__)
+
 # Ray settings the orchestrator defaults (a user's own environment wins). Ray Train V2's controller
 # polls its workers every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S (2 s by default) and each
-# `ray.train.report` waits for that poll: at 2 s, a 10-epoch run spends ~20 s waiting. Measured here:
-# 6 reports cost 36-40 s at 2 s and 18-22 s at 0.1 s. The variable is propagated to the controller.
+# `ray.train.report` waits for that poll: at 2 s, a 10-epoch run spends up to ~20 s waiting (the figures:
+# benchmarks/RESULTS.md, overhead). The variable is propagated to the controller.
 RAY_ENV_DEFAULTS = {
     "RAY_TRAIN_V2_ENABLED": "1",
     "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1",
@@ -31,7 +34,7 @@ RAY_ENV_DEFAULTS = {
 }
 # For an embedded Ray only: Ray Train's PreemptionWatcher (one actor process per run, polling Ray's drain
 # state every 5 s) watches for nodes an autoscaler or a cloud is about to take away; a local embedded
-# Ray has none. Its start-up (~2 s of CPU) is part of every sweep trial's fixed cost on a small machine.
+# Ray has none. Its start-up (one more process) is part of every sweep trial's fixed cost.
 EMBEDDED_RAY_ENV_DEFAULTS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 # What `ray.init` would put on a fixed port, which an embedded Ray takes free instead: two Rays on one
 # machine must not collide (a second Ray whose dashboard agent finds its port taken runs on without the
@@ -40,6 +43,8 @@ EMBEDDED_RAY_ENV_DEFAULTS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 # server); the dashboard's 8265 is `dashboard_port`, chosen in `connect`. The dashboard agent's HTTP port
 # (52365) is no ray.init argument (only a `ray start` option, ray-project/ray#34886): see `_ray_params`.
 EMBEDDED_RAY_FREE_PORTS = ("dashboard_agent_listen_port",)
+# How long the embedded Ray's processes get to exit after ray.shutdown() before they are killed.
+EMBEDDED_SHUTDOWN_GRACE_S = 5.0
 
 
 def check_address(address: str, key: str = "cluster.address", timeout_s: float = 5.0) -> None:
@@ -105,7 +110,43 @@ def connect(cluster: ClusterConfig, runtime_env: dict | None = None) -> str:
             runtime_env=cluster.runtime_env or None,
             **common,
         )
+    # Registered after ray.init's own handler, so it runs first (atexit is last in, first out).
+    atexit.register(shutdown_embedded)
     return "an embedded local Ray"
+
+
+def shutdown_embedded(grace_s: float = EMBEDDED_SHUTDOWN_GRACE_S) -> list[int]:
+    """Shut the embedded Ray down and leave none of its processes behind; returns the pids it had to kill.
+
+    ray.shutdown() stops the raylet and the GCS, and a worker normally exits with its raylet. One that
+    does not (seen: a Ray Train controller whose core worker had shut down, its main thread blocked at
+    interpreter exit) would live on orphaned, holding hundreds of MB. Every Ray process under this one
+    is noted first; those still alive `grace_s` after the shutdown are killed, with a warning."""
+    import psutil
+    import ray
+
+    try:
+        session = [p for p in psutil.Process().children(recursive=True) if _is_ray_process(p)]
+    except psutil.Error:
+        session = []
+    ray.shutdown()
+    _, alive = psutil.wait_procs(session, timeout=grace_s)
+    killed = []
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            name = " ".join(process.cmdline())[:80]
+            process.kill()
+            killed.append(process.pid)
+            log.warning("killed %s (pid %d), left alive by Ray %g s after its shutdown", name, process.pid, grace_s)
+    return killed
+
+
+def _is_ray_process(process) -> bool:
+    try:
+        command = " ".join(process.cmdline())
+    except Exception:  # psutil.Error: it ended or is not ours to read
+        return False
+    return command.startswith("ray::") or "/ray/" in command or "raylet" in command or "gcs_server" in command
 
 
 @contextlib.contextmanager

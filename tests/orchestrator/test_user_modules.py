@@ -14,7 +14,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 from plain_lightning import DATA_TARGET, MODEL_TARGET, import_module, write_module
-from runs import artifact_paths
+from runs import artifact_paths, run_reaped
 
 from orchestrator.compression import quantize
 from orchestrator.compression.stages import (
@@ -128,11 +128,15 @@ def test_train_and_pipeline_on_a_users_plain_lightning_modules(tmp_path, cli_env
     (tmp_path / "conf" / "model").mkdir()
     (tmp_path / "conf" / "data" / "blobs.yaml").write_text(f"_target_: {DATA_TARGET}\nbatch_size: 32\n")
     (tmp_path / "conf" / "model" / "blobs.yaml").write_text(f"_target_: {MODEL_TARGET}\nwidth: 24\n")
-    out = orchestrate("pipeline", "--config-dir", "conf", "data=blobs", "model=blobs", "scaling.num_workers=1",
-                      "trainer.max_epochs=4", "compression.prune.sparsities=[0.5]", "compression.prune.finetune_epochs=1",
-                      "compression.measure.num_repeats=30", "compression.measure.num_throughput_repeats=3",
-                      "compression.max_acc_drop=0.05", cwd=tmp_path, env=cli_env)
+    # Run as a user does, under a child subreaper: whatever the pipeline (its training run, then a pruning
+    # fine-tune on Ray) leaves alive is reported, orphans included (a Ray Train controller was once left).
+    out, left_behind = run_reaped(
+        [ORCHESTRATE, "pipeline", "--config-dir", "conf", "data=blobs", "model=blobs", "scaling.num_workers=1",
+         "trainer.max_epochs=4", "compression.prune.sparsities=[0.5]", "compression.prune.finetune_epochs=1",
+         "compression.measure.num_repeats=30", "compression.measure.num_throughput_repeats=3",
+         "compression.max_acc_drop=0.05"], cwd=tmp_path, env=cli_env, timeout=1200)
     assert out.returncode == 0, out.stderr[-3000:]
+    assert left_behind == [], left_behind  # no process of the run's Ray session 5 s after the command exits
     text = " ".join((out.stdout + out.stderr).split())
     assert "structured pruning skipped: BlobsClassifier has no `net` attribute" in text
     assert "distillation skipped: BlobsClassifier is not a trainers ClassifierLitModule" in text
