@@ -21,6 +21,7 @@ def orchestrate(*args: str, cwd: Path, env: dict, timeout: float = 600) -> subpr
     return subprocess.run([ORCHESTRATE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.e2e
 def test_help_lists_the_verbs(tmp_path, cli_env):
     out = orchestrate("--help", cwd=tmp_path, env=cli_env)
     assert out.returncode == 0 and "train" in out.stdout
@@ -28,6 +29,7 @@ def test_help_lists_the_verbs(tmp_path, cli_env):
     assert out.returncode == 2 and "unknown verb 'no_such_verb'" in out.stderr
 
 
+@pytest.mark.e2e
 def test_hydra_flags_work(tmp_path, cli_env):
     out = orchestrate("train", "model=cnn", "optimizer=sgd", "optimizer.lr=0.05", "scheduler=cosine", "--cfg", "job",
                       cwd=tmp_path, env=cli_env)
@@ -39,6 +41,7 @@ def test_hydra_flags_work(tmp_path, cli_env):
     assert {"cnn", "mlp"} <= set(model_choices[len("model: "):].split(", "))
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "command, message",
     [
@@ -78,6 +81,7 @@ def test_bad_input_exits_non_zero_naming_the_key(tmp_path, cli_env, command, mes
     assert not (tmp_path / "ray_results").exists()  # no training started
 
 
+@pytest.mark.e2e
 def test_sweep_whose_objects_do_not_build_is_refused_before_any_trial(tmp_path, cli_env):
     """Whether a trial's objects build is checked on the cluster, in the processes the trials will
     reuse (the driver never imports Lightning): still every trial, before any run or trial starts."""

@@ -1,5 +1,6 @@
 """End-to-end: a grid sweep through `orchestrate train -m` against a real `mlflow server`, a re-run of
-the same sweep, `orchestrate compare`, and the MLflow UI's compare view checked in headless Chromium."""
+the same sweep and `orchestrate compare` (checked without a browser), then the MLflow UI page that
+`compare` printed, loaded as printed in headless Chromium (the one thing a browser must check)."""
 
 from __future__ import annotations
 
@@ -49,8 +50,9 @@ def free_port() -> int:
     pytest.skip("no free port in 15200-15299")
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("mlflow_server")
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
@@ -110,24 +112,44 @@ def page_text(url: str, expected: list[str], timeout_s: float = 90) -> str:
         driver.quit()
 
 
-@pytest.mark.e2e
-@pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="Debian chromium + chromium-driver not installed")
-def test_grid_sweep_rerun_compare_and_browser(mlflow_server, tmp_path, cli_env):
-    env = {**cli_env, "MLFLOW_TRACKING_URI": mlflow_server, "PYTHONPATH": str(tmp_path)}
+@pytest.fixture(scope="module")
+def swept(mlflow_server, tmp_path_factory):
+    """The commands a user types: the sweep, the same sweep again, then `orchestrate compare` on it."""
+    import os
+
+    tmp_path = tmp_path_factory.mktemp("sweep")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "RAY_ADDRESS"))}
+    env.update({"MLFLOW_TRACKING_URI": mlflow_server, "PYTHONPATH": str(tmp_path)})
     (tmp_path / "fail_once.py").write_text(FAIL_ONCE)
     sweep_args = ["train", "-m", *SWEEP, f"+callbacks.flaky.marker={tmp_path / 'failed-once'}"]
     client = MlflowClient(mlflow_server)
+    first = orchestrate(sweep_args, env, tmp_path)
+    experiment = client.get_experiment_by_name("sweep-e2e")
+    # what the first sweep left, before the second one changes it
+    first_sweeps = client.search_runs([experiment.experiment_id], "tags.`orchestrator.kind` = 'sweep'") if experiment else []
+    first_trials = client.search_runs([experiment.experiment_id], "tags.`orchestrator.kind` = 'train'") if experiment else []
+    again = orchestrate([*sweep_args, "hydra.launcher.in_process_trials=false"], env, tmp_path)
+    sweep_ids = [r.info.run_id for r in client.search_runs([experiment.experiment_id], "tags.`orchestrator.kind` = 'sweep'")]
+    compared = plot = None
+    if sweep_ids:
+        plot = tmp_path / "cmp.png"
+        compared = orchestrate(["compare", "--parent", sweep_ids[0], "--metric", "val/acc", "--output", str(plot)], env, tmp_path)
+    return {"tmp_path": tmp_path, "client": client, "experiment": experiment, "first": first, "again": again,
+            "compared": compared, "plot": plot, "first_sweeps": first_sweeps, "first_trials": first_trials}
+
+
+@pytest.mark.e2e
+def test_grid_sweep_rerun_and_compare(swept):
+    tmp_path, client, experiment, first = swept["tmp_path"], swept["client"], swept["experiment"], swept["first"]
 
     # 1. three trials on Ray, two at a time; the one on a quarter of the batches fails, the others go on
-    first = orchestrate(sweep_args, env, tmp_path)
     assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
     assert "1 of 3 trials failed" in first.stderr, first.stderr[-3000:]
-    experiment = client.get_experiment_by_name("sweep-e2e")
-    sweeps = client.search_runs([experiment.experiment_id], "tags.`orchestrator.kind` = 'sweep'")
+    sweeps = swept["first_sweeps"]
     assert len(sweeps) == 1
     sweep = sweeps[0]
     assert sweep.info.status == "FAILED"  # a trial failed; re-running the sweep continues it
-    trials = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep.info.run_id}'")
+    trials = [t for t in swept["first_trials"] if t.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
     by_batches = {t.data.params["trainer.limit_train_batches"]: t for t in trials}
     assert sorted(by_batches) == ["0.25", "0.5", "1.0"]
     assert by_batches["0.25"].info.status == "FAILED"
@@ -146,7 +168,7 @@ def test_grid_sweep_rerun_compare_and_browser(mlflow_server, tmp_path, cli_env):
     # passes, under the same sweep run, which ends FINISHED (the superseded attempt no longer counts).
     # The first sweep trained its 1-worker trials in their Ray tasks (in_process_trials, the default);
     # this one starts a Ray Train worker group for the trial, so both paths are covered.
-    again = orchestrate([*sweep_args, "hydra.launcher.in_process_trials=false"], env, tmp_path)
+    again = swept["again"]
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "2 trial(s) already FINISHED" in again.stdout, again.stdout[-3000:]
     assert len(client.search_runs([experiment.experiment_id], "tags.`orchestrator.kind` = 'sweep'")) == 1
@@ -163,21 +185,26 @@ def test_grid_sweep_rerun_compare_and_browser(mlflow_server, tmp_path, cli_env):
     assert rerun.data.metrics["num_trials"] == 3 and rerun.data.metrics["num_failed_trials"] == 0
 
     # 3. orchestrate compare: table, plot, and the UI's compare-view URL
-    plot = tmp_path / "cmp.png"
-    compared = orchestrate(["compare", "--parent", sweep.info.run_id, "--metric", "val/acc", "--output", str(plot)], env, tmp_path)
+    compared, plot = swept["compared"], swept["plot"]
     assert compared.returncode == 0, compared.stderr
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "trainer.limit_train_batches" in compared.stdout
     url = re.search(r"compare view: (\S+)", compared.stdout).group(1)
     assert url.startswith(f"{mlflow_server}/#/compare-runs?runs=")
 
-    # 4. the MLflow UI's compare view of the finished trials, in a real browser
-    ids = [t.info.run_id for t in finished]
-    runs = ",".join(f'"{i}"' for i in ids)
-    view = f"{mlflow_server}/#/compare-runs?runs=[{runs}]&experiments=[\"{experiment.experiment_id}\"]"
-    names = [t.info.run_name for t in finished]
-    expected = [*names, "trainer.limit_train_batches", "val/acc"]
-    text = page_text(view, expected)
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="Debian chromium + chromium-driver not installed")
+def test_the_compare_view_that_compare_printed_shows_the_trials_in_a_browser(swept):
+    """The MLflow UI's compare view, loaded from the URL `orchestrate compare` printed, as printed."""
+    client, experiment, compared = swept["client"], swept["experiment"], swept["compared"]
+    assert compared is not None and compared.returncode == 0, "the sweep or compare failed: see the test above"
+    url = re.search(r"compare view: (\S+)", compared.stdout).group(1)
+    sweep_id = client.search_runs([experiment.experiment_id], "tags.`orchestrator.kind` = 'sweep'")[0].info.run_id
+    finished = [t for t in client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep_id}'")
+                if t.info.status == "FINISHED"]
+    expected = [*(t.info.run_name for t in finished), "trainer.limit_train_batches", "val/acc"]
+    text = page_text(url, expected)
     missing = [item for item in expected if item not in text]
     assert not missing, f"the compare view does not show {missing}; it shows:\n{text[:3000]}"
     assert "0.5" in text and "1.0" in text
