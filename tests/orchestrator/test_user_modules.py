@@ -56,6 +56,7 @@ def test_default_group_keys_a_class_does_not_take_are_left_out_and_written_ones_
 
 
 def test_a_plain_module_is_evaluated_and_logged_from_the_lightning_api(compose_train, tmp_path, monkeypatch, tracking_uri):
+    mlflow.set_tracking_uri(tracking_uri)  # an earlier test may have set another store
     config = plain_config(compose_train, tmp_path, monkeypatch)
     _, model = check_buildable(config)
     checkpoint = tmp_path / "best.ckpt"
@@ -77,6 +78,7 @@ def test_a_plain_module_is_evaluated_and_logged_from_the_lightning_api(compose_t
 
 
 def test_compression_skips_what_a_plain_module_does_not_offer(compose_train, tmp_path, monkeypatch, tracking_uri):
+    mlflow.set_tracking_uri(tracking_uri)  # an earlier test may have set another store
     config = plain_config(compose_train, tmp_path, monkeypatch)
     _, model = check_buildable(config)
     assert set(skip_reasons(model)) == {STRUCTURED_PRUNING, DISTILLATION}
@@ -109,6 +111,7 @@ def orchestrate(*args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess
 def test_train_and_pipeline_on_a_users_plain_lightning_modules(tmp_path, cli_env, tracking_uri):
     write_module(tmp_path)
     client = MlflowClient(cli_env["MLFLOW_TRACKING_URI"])
+    mlflow.set_tracking_uri(cli_env["MLFLOW_TRACKING_URI"])  # an earlier test may have set another store
 
     out = orchestrate("train", *TARGETS, "scaling.num_workers=2", "trainer.max_epochs=4", cwd=tmp_path, env=cli_env)
     assert out.returncode == 0, out.stderr[-3000:]
