@@ -135,7 +135,8 @@ def swept(mlflow_server, tmp_path_factory):
         plot = tmp_path / "cmp.png"
         compared = orchestrate(["compare", "--parent", sweep_ids[0], "--metric", "val/acc", "--output", str(plot)], env, tmp_path)
     return {"tmp_path": tmp_path, "client": client, "experiment": experiment, "first": first, "again": again,
-            "compared": compared, "plot": plot, "first_sweeps": first_sweeps, "first_trials": first_trials}
+            "compared": compared, "plot": plot, "first_sweeps": first_sweeps, "first_trials": first_trials,
+            "server": mlflow_server}
 
 
 @pytest.mark.e2e
@@ -190,7 +191,7 @@ def test_grid_sweep_rerun_and_compare(swept):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "trainer.limit_train_batches" in compared.stdout
     url = re.search(r"compare view: (\S+)", compared.stdout).group(1)
-    assert url.startswith(f"{mlflow_server}/#/compare-runs?runs=")
+    assert url.startswith(f"{swept['server']}/#/compare-runs?runs=")
 
 
 @pytest.mark.e2e
