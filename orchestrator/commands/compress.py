@@ -29,16 +29,10 @@ register_compression_schemas()
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="compress")
 def main(cfg: DictConfig) -> None:
     from orchestrator.compression.from_run import run_compress
-    from orchestrator.console import print_run_summary
+    from orchestrator.compression.report import print_compression_summary
 
     try:
         run_id, exp_id, uri, outcome = run_compress(cfg)
     except OrchestratorError as err:
         report_and_exit(err)
-    decision = outcome.decision
-    where = {"champion": f"{decision.champion.name} ({decision.reason})" if decision.champion else decision.reason}
-    if outcome.failed:
-        where["failed variants"] = ", ".join(r.name for r in outcome.failed)
-    champion = decision.champion.metrics if decision.champion else {}
-    print_run_summary("compression finished", run_id, exp_id, uri,
-                      {k: champion[k] for k in (outcome.quality.metric, outcome.quality.change) if k in champion}, where)
+    print_compression_summary("compression finished", run_id, exp_id, uri, outcome)

@@ -33,18 +33,11 @@ register_compression_schemas()
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="pipeline")
 def main(cfg: DictConfig) -> None:
     from orchestrator.compression.pipeline import run_pipeline
-    from orchestrator.console import print_run_summary
+    from orchestrator.compression.report import print_compression_summary
 
     try:
         outcome = run_pipeline(cfg)
     except OrchestratorError as err:
         report_and_exit(err)
-    decision = outcome.compression.decision
-    where = {"training run": outcome.train_run_id,
-             "champion": f"{decision.champion.name} ({decision.reason})" if decision.champion else decision.reason}
-    if outcome.compression.failed:
-        where["failed variants"] = ", ".join(r.name for r in outcome.compression.failed)
-    champion = decision.champion.metrics if decision.champion else {}
-    quality = outcome.compression.quality
-    print_run_summary("pipeline finished", outcome.run_id, outcome.experiment_id, outcome.tracking_uri,
-                      {k: champion[k] for k in (quality.metric, quality.change) if k in champion}, where)
+    print_compression_summary("pipeline finished", outcome.run_id, outcome.experiment_id, outcome.tracking_uri,
+                              outcome.compression, {"training run": outcome.train_run_id})

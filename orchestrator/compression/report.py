@@ -103,3 +103,21 @@ def print_variants(results: list[VariantResult], decision: Decision, version: st
         console.print(f"registered {model_name} version {version} (the baseline) with alias champion")
     else:
         console.print(f"[bold green]champion:[/] {decision.reason}; registered {model_name} version {version} with alias champion")
+
+
+def print_compression_summary(title: str, run_id: str, experiment_id: str, tracking_uri: str, outcome,
+                              where: dict[str, str] | None = None) -> None:
+    """The end-of-run summary of `pipeline` and `compress`: the champion's quality and change, which
+    variant it is and why, the variants that failed (`outcome`: a CompressionOutcome)."""
+    from orchestrator.console import print_run_summary
+
+    decision = outcome.decision
+    where = {**(where or {}),
+             "champion": f"{decision.champion.name} ({decision.reason})" if decision.champion else decision.reason}
+    if outcome.failed:
+        where["failed variants"] = ", ".join(r.name for r in outcome.failed)
+    champion = decision.champion.metrics if decision.champion else {}
+    quality = outcome.quality
+    print_run_summary(title, run_id, experiment_id, tracking_uri,
+                      {k: champion[k] for k in (quality.metric, quality.change) if k in champion}, where)
+
