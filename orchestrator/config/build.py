@@ -54,6 +54,12 @@ def locate_target(group: str, node: dict, any_callable: bool = False) -> type:
         ) from err
 
 
+def constructor_args(group: str, node: dict) -> tuple[set[str], bool]:
+    """(the argument names of the constructor of `node`'s class, whether it also takes **kwargs)."""
+    parameters = inspect.signature(locate_target(group, node).__init__).parameters
+    return set(parameters), any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
 def written_keys(overrides: list[str]) -> set[str]:
     """The dotted keys a user wrote on the command line (`data._target_=x`, `+data.k=v`, `~model.k`),
     each as `<group>.<key>` (deeper keys cut to their first two parts)."""
@@ -83,8 +89,8 @@ def drop_unwritten_keys(config: dict[str, Any], written: set[str]) -> dict[str, 
         node = config.get(group)
         if not isinstance(node, dict) or f"{group}._target_" not in written:
             continue
-        accepted = inspect.signature(locate_target(group, node).__init__).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        accepted, takes_kwargs = constructor_args(group, node)
+        if takes_kwargs:
             continue
         unused = [k for k in node if not k.startswith("_") and k not in accepted and f"{group}.{k}" not in written]
         for key in unused:
@@ -115,8 +121,7 @@ def _datamodule_value(datamodule, name: str):
 
 def _missing_args(model_node: dict[str, Any]) -> list[str]:
     """The SUPPLIED_MODEL_ARGS that the constructor of `model_node`'s class takes and the node does not set."""
-    accepted = inspect.signature(locate_target("model", model_node).__init__).parameters
-    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    accepted, takes_kwargs = constructor_args("model", model_node)
     return [name for name in SUPPLIED_MODEL_ARGS if (name in accepted or takes_kwargs) and name not in model_node]
 
 
