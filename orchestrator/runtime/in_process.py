@@ -6,10 +6,11 @@ than its training. The grid launcher therefore runs a trial of 1 CPU worker in i
 holds the trial's CPUs and stays warm across trials: `TorchTrainer` with `ScalingConfig(num_workers=0)`
 runs the same `worker.train_loop_per_worker` in that process.
 
-Ray Train's local mode (2.60) persists no checkpoint, so `CheckpointKeeper` writes them where a worker
-group would (`<storage>/<run id>/checkpoint_<epoch>/checkpoint.ckpt`), keeps the best
-`callbacks.model_checkpoint.num_to_keep` by its monitor plus the latest, as Ray's CheckpointConfig does,
-and `result()` gives `train.py` the same Result a worker group returns.
+Ray Train's local mode (2.60) persists no checkpoint, so `CheckpointKeeper`, a Lightning
+`ModelCheckpoint`, writes them where a worker group would (`<storage>/<run id>/checkpoint_<epoch>/checkpoint.ckpt`,
+with the epoch's metrics beside it), keeps the best `callbacks.model_checkpoint.num_to_keep` by its monitor
+plus the latest, as Ray's CheckpointConfig does, and `result()` gives `train.py` the same Result a worker
+group returns.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from lightning import Callback
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from orchestrator.runtime.checkpoints import CHECKPOINT_NAME
 from orchestrator.runtime.trials import IN_PROCESS_ENV, fits_in_process
 
 METRICS_NAME = "metrics.json"
+FOLDER_PATTERN = "checkpoint_{epoch:06d}/" + CHECKPOINT_NAME.removesuffix(ModelCheckpoint.FILE_EXTENSION)
 
 
 def wanted(config: dict[str, Any]) -> bool:
@@ -34,26 +36,33 @@ def wanted(config: dict[str, Any]) -> bool:
     return os.environ.get(IN_PROCESS_ENV) == "1" and fits_in_process(config["scaling"], config["paths"]["storage_dir"])
 
 
-class CheckpointKeeper(Callback):
-    """Every epoch: a checkpoint with its metrics in the run's folder; older ones that are neither among
-    the best `num_to_keep` by `monitor` nor the latest are deleted."""
+class CheckpointKeeper(ModelCheckpoint):
+    """Lightning's top-k and last checkpoints, in Ray's layout: one folder per epoch holding the checkpoint
+    and the epoch's metrics; a folder goes when it is neither among the best `num_to_keep` nor the latest."""
+
+    CHECKPOINT_NAME_LAST = FOLDER_PATTERN  # the latest is an epoch's folder like the others, not a copy
 
     def __init__(self, run_dir: str, monitor: str, mode: str, num_to_keep: int):
-        self.run_dir = Path(run_dir)
-        self.monitor, self.mode, self.num_to_keep = monitor, mode, num_to_keep
+        super().__init__(dirpath=run_dir, filename=FOLDER_PATTERN, monitor=monitor, mode=mode, save_top_k=num_to_keep,
+                         save_last=True, auto_insert_metric_name=False, save_on_train_epoch_end=True,
+                         enable_version_counter=False)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        folder = self.run_dir / f"checkpoint_{trainer.current_epoch:06d}"
-        folder.mkdir(parents=True, exist_ok=True)
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._last_global_step_saved != trainer.global_step:  # not among the best, yet Ray keeps the latest
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def _save_checkpoint(self, trainer, filepath: str) -> None:
+        if filepath == self._last_checkpoint_saved and trainer.global_step == self._last_global_step_saved:
+            return  # the epoch's top-k save already wrote the folder that is also the latest
+        super()._save_checkpoint(trainer, filepath)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         metrics.update(epoch=trainer.current_epoch, step=trainer.global_step)
-        trainer.save_checkpoint(folder / CHECKPOINT_NAME, weights_only=False)
-        (folder / METRICS_NAME).write_text(json.dumps(metrics))
-        checkpoints = saved(self.run_dir)
-        kept = {folder} | {f for f, _ in best(checkpoints, self.monitor, self.mode)[: self.num_to_keep]}
-        for old, _ in checkpoints:
-            if old not in kept:
-                shutil.rmtree(old, ignore_errors=True)
+        (Path(filepath).parent / METRICS_NAME).write_text(json.dumps(metrics))
+
+    def _remove_checkpoint(self, trainer, filepath: str) -> None:
+        if filepath != self.last_model_path and filepath not in self.best_k_models:
+            shutil.rmtree(Path(filepath).parent, ignore_errors=True)
 
 
 def saved(run_dir: Path) -> list[tuple[Path, dict[str, float]]]:

@@ -112,7 +112,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         plugins=plugins,
         callbacks=[*build_callbacks(config), FiniteLossCheck(), EpochSummary(), reporter],
         logger=logger,
-        enable_checkpointing=False,  # Ray persists the checkpoints (RayTrainReportCallback, or CheckpointKeeper)
+        # Ray persists a worker group's checkpoints (RayTrainReportCallback); in process, CheckpointKeeper does
+        enable_checkpointing=bool(loop_config.get("in_process_dir")),
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=tempfile.mkdtemp(prefix="orchestrator-"),

@@ -40,7 +40,7 @@ def test_keeps_the_best_and_the_latest_and_reports_them_as_ray_would(tmp_path, n
     scores = [0.5, 0.9, 0.6, 0.8, 0.7]  # best: epoch 1, then epoch 3; latest: epoch 4
     run_dir = tmp_path / "run"
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4)), batch_size=4)
-    trainer = lightning.Trainer(max_epochs=5, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+    trainer = lightning.Trainer(max_epochs=5, logger=False, enable_progress_bar=False,
                                 enable_model_summary=False, callbacks=[ScriptedScore(scores),
                                                                        CheckpointKeeper(str(run_dir), "val/acc", "max", num_to_keep)])
     trainer.fit(Tiny(), data)
