@@ -11,19 +11,18 @@ for it: `with_job_agent`.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.errors import ClusterError
+from orchestrator.net import check_tcp
 
 ADDRESS_FLAG = "--address"
 DEFAULT_DASHBOARD_PORT = 8265
 CONNECT_TIMEOUT_S = 5.0
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "STOPPED")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 # What a head whose dashboard agent is not running answers (HTTP 500, ray/dashboard/modules/job/job_head.py):
 # to a submission, and to a stop. Its agent runs the jobs; one that failed at start-up (its port taken by
 # another Ray on the machine) never comes back, while the agent of a head that just started is a few
@@ -54,30 +53,13 @@ def resolve_address(address: str | None) -> str:
     return address.rstrip("/")
 
 
-def is_loopback(address: str) -> bool:
-    """True when the address points at this machine (so the cluster shares its files and localhost)."""
-    host = urlsplit(address if "://" in address else f"http://{address}").hostname or ""
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return host in (socket.gethostname(), socket.getfqdn()) or socket.gethostbyname(host).startswith("127.")
-    except OSError:
-        return False
-
-
 def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     """A TCP connect to the dashboard, so a wrong address fails in seconds instead of hanging."""
     parts = urlsplit(address)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
-            return
-    except OSError as err:
-        raise ClusterError(
-            f"{ADDRESS_FLAG}: nothing answers at {parts.hostname}:{port} within {timeout_s:g} s "
-            f"({err.strerror or err}); start the cluster (deploy/local/cluster up) or fix {ADDRESS_FLAG} / RAY_ADDRESS "
-            f"(the head's dashboard, port {DEFAULT_DASHBOARD_PORT} by default)"
-        ) from err
+    check_tcp(parts.hostname, port, timeout_s, ADDRESS_FLAG,
+              f"start the cluster (deploy/local/cluster up) or fix {ADDRESS_FLAG} / RAY_ADDRESS "
+              f"(the head's dashboard, port {DEFAULT_DASHBOARD_PORT} by default)")
 
 
 def auth_token() -> str | None:

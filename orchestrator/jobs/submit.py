@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.errors import ConfigError
-from orchestrator.jobs.client import LOOPBACK_HOSTS
+from orchestrator.net import LOOPBACK_HOSTS, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,6 @@ def check_tracking_for_cluster(uri: str | None, address: str) -> list[str]:
     """Whether the job's tracking URI can work from the cluster. Raises ConfigError when it cannot;
     returns warnings when it may not."""
     from orchestrator.errors import TrackingError
-    from orchestrator.jobs.client import is_loopback
     from orchestrator.tracking.store import check_reachable, sqlite_path
 
     fix = "set tracking.uri=http://MLFLOW_HOST:PORT (an MLflow server the cluster reaches) or MLFLOW_TRACKING_URI"

@@ -14,12 +14,12 @@ import contextlib
 import functools
 import logging
 import os
-import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.config.schema import ClusterConfig
 from orchestrator.errors import ClusterError
+from orchestrator.net import check_tcp
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,7 @@ def check_address(address: str, key: str = "cluster.address", timeout_s: float =
     port = parts.port or (10001 if parts.scheme == "ray" else 6379)
     if not host:
         raise ClusterError(f"{key}: {address!r} is not an address (use HOST:PORT or ray://HOST:PORT)")
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return
-    except OSError as err:
-        raise ClusterError(
-            f"{key}: nothing answers at {host}:{port} ({err.strerror or err}); "
-            f"start the cluster, fix the address, or leave {key} unset for a local Ray"
-        ) from err
+    check_tcp(host, port, timeout_s, key, f"start the cluster, fix the address, or leave {key} unset for a local Ray")
 
 
 def connect(cluster: ClusterConfig, runtime_env: dict | None = None) -> str:
