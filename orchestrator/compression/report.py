@@ -8,12 +8,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from rich import box  # noqa: E402
-from rich.table import Table  # noqa: E402
 
 from orchestrator.compression.gate import Decision, VariantResult  # noqa: E402
 from orchestrator.compression.quality import Quality  # noqa: E402
-from orchestrator.console import console  # noqa: E402
+from orchestrator.console import Column, print_table  # noqa: E402
 
 
 def columns(quality: Quality) -> tuple[str, ...]:
@@ -70,23 +68,26 @@ def summary_rows(results: list[VariantResult], quality: Quality) -> dict[str, li
 def print_variants(results: list[VariantResult], decision: Decision, version: str | None, model_name: str,
                    quality: Quality, skipped: dict[str, str] | None = None) -> None:
     """The rich table of every variant, then the gate's reasons and the champion decision in plain words."""
-    table = Table(title="compression variants (size and speed against the baseline)", title_justify="left", box=box.SIMPLE_HEAD,
-                  padding=(0, 0), pad_edge=False)
-    for column in ("variant", quality.metric, quality.change, "KiB", "smaller", "p50 ms", "faster", "gate"):
-        table.add_column(column, justify="left" if column in ("variant", "gate") else "right", no_wrap=True)
+    from orchestrator.console import console  # looked up when called: tests point it at a pipe
+    table_columns = [Column("variant", required=True), *(Column(h, justify="right") for h in
+               (quality.metric, quality.change, "KiB", "smaller", "p50 ms", "faster")), Column("gate")]
     baseline = next((r.metrics for r in results if r.stage == "baseline" and r.metrics), {})
+    rows, styles = [], []
     for r in results:
         if not r.metrics:
-            table.add_row(r.name, "-", "-", "-", "-", "-", "-", "[red]FAILED[/]")
+            rows.append([r.name, "-", "-", "-", "-", "-", "-", "FAILED"])
+            styles.append("red")
             continue
         m = r.metrics
         smaller = f"{baseline['size_bytes'] / m['size_bytes']:.2f}x" if baseline else "-"
         faster = f"{baseline['latency_ms_p50'] / m['latency_ms_p50']:.2f}x" if baseline else "-"
-        verdict = "[green]pass[/]" if r.passed else "[yellow]fail[/]"
-        name = f"[bold]{r.name}*[/]" if decision.champion is r else r.name
-        table.add_row(name, f"{m[quality.metric]:.4f}", f"{m[quality.change]:+.4f}", f"{m['size_bytes'] / 1024:.0f}",
-                      smaller, f"{m['latency_ms_p50']:.3f}", faster, verdict)
-    console.print(table)
+        champion = decision.champion is r
+        rows.append([f"{r.name}*" if champion else r.name, f"{m[quality.metric]:.4f}", f"{m[quality.change]:+.4f}",
+                     f"{m['size_bytes'] / 1024:.0f}", smaller, f"{m['latency_ms_p50']:.3f}", faster,
+                     "pass" if r.passed else "fail"])
+        styles.append("bold green" if champion else None if r.passed else "yellow")
+    print_table("compression variants (size and speed against the baseline)", table_columns, rows,
+                see_all="summary/variants.json in the parent run", row_styles=styles)
     console.print("  * champion")
     for r in results:
         if r.failed_checks and r.status == "FINISHED":
