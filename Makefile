@@ -29,9 +29,12 @@ test: setup
 test-fast: setup
 	$(BIN)/pytest -m "not ray and not e2e"
 
-# ruff's lint rules and import order (pyproject.toml [tool.ruff]) over every Python folder.
+# ruff's lint rules, import order and formatting (pyproject.toml [tool.ruff]) over every Python folder;
+# `$(BIN)/ruff format $(PY_DIRS)` applies the formatting.
+PY_DIRS := orchestrator trainers hydra_plugins tests benchmarks
 lint: setup
-	$(BIN)/ruff check orchestrator trainers hydra_plugins tests benchmarks
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 # Benchmarks against peers (benchmarks/RESULTS.md); not part of `make test`. Each prints a RESULT line.
 bench: setup

@@ -57,8 +57,16 @@ def peer_ort_int8(net: nn.Module, example: torch.Tensor) -> bytes:
         source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(net, (example,), source, input_names=["input"], output_names=["logits"],
-                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
+            torch.onnx.export(
+                net,
+                (example,),
+                source,
+                input_names=["input"],
+                output_names=["logits"],
+                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
         logging.getLogger().setLevel(logging.ERROR)
         quantize_dynamic(source, target, weight_type=QuantType.QInt8)
         return target.read_bytes()
@@ -88,8 +96,11 @@ def main() -> None:
 
     args = harness.parse_args(__doc__.splitlines()[0], default_repeats=5, quick_repeats=3)
     harness.set_threads(1)
-    measure_config = (MeasureConfig(num_threads=1, num_warmup=20, num_repeats=200, num_throughput_repeats=30) if args.quick
-                      else MeasureConfig(num_threads=1))  # the pipeline's defaults (conf/compression/default.yaml)
+    measure_config = (
+        MeasureConfig(num_threads=1, num_warmup=20, num_repeats=200, num_throughput_repeats=30)
+        if args.quick
+        else MeasureConfig(num_threads=1)
+    )  # the pipeline's defaults (conf/compression/default.yaml)
     model, inputs = build_model()
     net, example = model.net, inputs[:2].clone()
     total, nonzero = count_params(net)
@@ -99,8 +110,13 @@ def main() -> None:
         "ours fp32": TorchVariant(name="baseline", stage="baseline", num_params=total, nonzero_params=nonzero, module=net),
         "ours int8 (onnx)": OnnxVariant(name="quantize-onnx-int8", **common, model_bytes=quantize.onnx_int8(net, example, 17)),
         "ours int8 (torch)": TorchVariant(name="quantize-dynamic-int8", **common, module=quantize.dynamic_int8(net, "x86")),
-        "ours pruned 50%": TorchVariant(name="prune-structured-50", stage="prune", num_params=count_params(pruned)[0],
-                                        nonzero_params=count_params(pruned)[1], module=pruned),
+        "ours pruned 50%": TorchVariant(
+            name="prune-structured-50",
+            stage="prune",
+            num_params=count_params(pruned)[0],
+            nonzero_params=count_params(pruned)[1],
+            module=pruned,
+        ),
         "peer onnx fp32": OnnxVariant(name="onnx-fp32", **common, model_bytes=quantize.onnx_fp32(net, example, 17)),
         "peer ort int8": OnnxVariant(name="ort-int8", **common, model_bytes=peer_ort_int8(net, example)),
         "peer torch.ao int8": TorchVariant(name="torch-ao-int8", **common, module=peer_torch_int8(net)),
@@ -118,6 +134,7 @@ def main() -> None:
     def arm(name):
         def run(repeat: int) -> dict[str, float]:
             return {**static[name], **speed(variants[name], inputs, measure_config)}
+
         return run
 
     results = harness.interleave({name: arm(name) for name in variants}, args.repeats)
@@ -133,14 +150,31 @@ def main() -> None:
         "prune_latency_speedup": med("ours fp32", "latency_ms_p50") / med("ours pruned 50%", "latency_ms_p50"),
         "prune_throughput_speedup": med("ours pruned 50%", "throughput_sps") / med("ours fp32", "throughput_sps"),
     }
-    text = "\n".join([
-        harness.header("compression", args, {"model": "MLP 512-1024-1024-10", "threads": 1, "measure": measure_config,
-                                             "macs_fp32": f"{base_macs:.3g}", "macs_pruned_50": f"{pruned_macs:.3g}"}),
-        harness.table(results, [("size_mb", "size MB"), ("latency_ms_p50", "batch-1 p50 ms"),
-                                ("latency_ms_p95", "batch-1 p95 ms"),
-                                ("throughput_sps", f"batch-{measure_config.throughput_batch_size} samples/s"),
-                                ("agreement", "top-1 agreement with fp32")]),
-    ])
+    text = "\n".join(
+        [
+            harness.header(
+                "compression",
+                args,
+                {
+                    "model": "MLP 512-1024-1024-10",
+                    "threads": 1,
+                    "measure": measure_config,
+                    "macs_fp32": f"{base_macs:.3g}",
+                    "macs_pruned_50": f"{pruned_macs:.3g}",
+                },
+            ),
+            harness.table(
+                results,
+                [
+                    ("size_mb", "size MB"),
+                    ("latency_ms_p50", "batch-1 p50 ms"),
+                    ("latency_ms_p95", "batch-1 p95 ms"),
+                    ("throughput_sps", f"batch-{measure_config.throughput_batch_size} samples/s"),
+                    ("agreement", "top-1 agreement with fp32"),
+                ],
+            ),
+        ]
+    )
     harness.finish("compression", text, keys)
 
 

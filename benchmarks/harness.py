@@ -21,16 +21,25 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 VENV_BIN = Path(sys.executable).parent
 # Environment a parent may carry that would point an arm at someone else's cluster or store.
-FOREIGN_ENV = ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "ORCHESTRATOR_PARENT_RUN_ID", "MASTER_ADDR", "MASTER_PORT",
-               "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE")
+FOREIGN_ENV = (
+    "RAY_ADDRESS",
+    "MLFLOW_TRACKING_URI",
+    "ORCHESTRATOR_PARENT_RUN_ID",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "LOCAL_RANK",
+    "NODE_RANK",
+    "WORLD_SIZE",
+)
 SEED = 42
 # When the benchmark process started: its header reports the load the arms started under.
 START_LOAD = os.getloadavg()
 START_TIME = time.gmtime()
 
 
-def parse_args(description: str, default_repeats: int, quick_repeats: int,
-               add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+def parse_args(
+    description: str, default_repeats: int, quick_repeats: int, add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
     """The options every benchmark takes, plus those `add_arguments` adds."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a smaller workload that finishes in under 5 minutes on 2 cores")
@@ -85,8 +94,7 @@ def run_command(command: list[str], env: dict[str, str], cwd: Path, log_path: Pa
     return run_commands([command], env, cwd, [log_path], timeout_s)
 
 
-def run_commands(commands: list[list[str]], env: dict[str, str], cwd: Path, log_paths: list[Path],
-                 timeout_s: float) -> tuple[float, float]:
+def run_commands(commands: list[list[str]], env: dict[str, str], cwd: Path, log_paths: list[Path], timeout_s: float) -> tuple[float, float]:
     """Run commands side by side, each with its own log, until the last one ends. Returns (start unix
     time, wall seconds from the first start to the last end); a non-zero exit or a timeout raises with
     that command's log tail, after the others are killed."""
@@ -97,8 +105,7 @@ def run_commands(commands: list[list[str]], env: dict[str, str], cwd: Path, log_
             for command, log_path in zip(commands, log_paths, strict=True):
                 log_path.parent.mkdir(parents=True, exist_ok=True)
                 out = stack.enter_context(open(log_path, "wb"))
-                processes.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                                  start_new_session=True))
+                processes.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
             running = list(zip(commands, log_paths, processes, strict=False))
             while running and not failed:
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -154,9 +161,15 @@ def orchestrate_train(folder: Path, overrides: list[str], multirun: bool = False
     runs = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     empty_store(folder / "mlruns.db")
     return [
-        str(VENV_BIN / "orchestrate"), "train", *(["-m"] if multirun else []), *overrides,
-        "+callbacks.step_timer._target_=step_timer.StepTimer", f"+callbacks.step_timer.output_dir={folder / 'timer'}",
-        f"tracking.uri=sqlite:///{folder / 'mlruns.db'}", f"paths.storage_dir={folder / 'ray'}", f"{runs}={folder / 'outputs'}",
+        str(VENV_BIN / "orchestrate"),
+        "train",
+        *(["-m"] if multirun else []),
+        *overrides,
+        "+callbacks.step_timer._target_=step_timer.StepTimer",
+        f"+callbacks.step_timer.output_dir={folder / 'timer'}",
+        f"tracking.uri=sqlite:///{folder / 'mlruns.db'}",
+        f"paths.storage_dir={folder / 'ray'}",
+        f"{runs}={folder / 'outputs'}",
     ]
 
 
@@ -173,8 +186,12 @@ def interleave(arms: dict[str, Callable[[int], dict[str, float]]], repeats: int)
             metrics = arm(repeat)
             results[name].append(metrics)
             shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-            print(f"[{time.strftime('%H:%M:%S')}] repeat {repeat + 1}/{repeats} {name}: {shown} "
-                  f"({time.perf_counter() - started:.1f} s, load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
+            print(
+                f"[{time.strftime('%H:%M:%S')}] repeat {repeat + 1}/{repeats} {name}: {shown} "
+                f"({time.perf_counter() - started:.1f} s, load {os.getloadavg()[0]:.2f})",
+                file=sys.stderr,
+                flush=True,
+            )
     return results
 
 
@@ -211,9 +228,11 @@ def table(results: dict[str, list[dict[str, float]]], columns: list[tuple[str, s
 def header(name: str, args: argparse.Namespace, workload: dict) -> str:
     load = START_LOAD
     described = ", ".join(f"{k}={v}" for k, v in workload.items())
-    return (f"## {name} ({'quick' if args.quick else 'full'}, {args.repeats} interleaved repeats)\n\n"
-            f"started {time.strftime('%Y-%m-%d %H:%M:%S UTC', START_TIME)}, load average at start "
-            f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} CPUs\n\nworkload: {described}\n")
+    return (
+        f"## {name} ({'quick' if args.quick else 'full'}, {args.repeats} interleaved repeats)\n\n"
+        f"started {time.strftime('%Y-%m-%d %H:%M:%S UTC', START_TIME)}, load average at start "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} CPUs\n\nworkload: {described}\n"
+    )
 
 
 def finish(name: str, text: str, keys: dict[str, float]) -> None:

@@ -27,8 +27,17 @@ ARMS_DIR = harness.BENCH_DIR / "arms"
 
 
 def workload(quick: bool) -> argparse.Namespace:
-    return argparse.Namespace(num_samples=8192 if quick else 16384, num_features=32, num_classes=4, hidden_dim=256,
-                              num_layers=2, batch_size=64, epochs=3 if quick else 5, lr=0.003, seed=harness.SEED)
+    return argparse.Namespace(
+        num_samples=8192 if quick else 16384,
+        num_features=32,
+        num_classes=4,
+        hidden_dim=256,
+        num_layers=2,
+        batch_size=64,
+        epochs=3 if quick else 5,
+        lr=0.003,
+        seed=harness.SEED,
+    )
 
 
 def workload_flags(work: argparse.Namespace) -> list[str]:
@@ -42,8 +51,13 @@ def measured(folder: Path, start_unix: float, wall_s: float) -> dict[str, float]
     timing = timings[0]
     if timing["torch_threads"] != 1:
         raise RuntimeError(f"rank 0 trained with {timing['torch_threads']} torch threads, not 1")
-    return {"wall_s": wall_s, "first_step_s": timing["first_step_unix"] - start_unix, "in_loop_s": timing["in_loop_s"],
-            "loop_s": timing["loop_s"], "num_steps": timing["num_steps"]}
+    return {
+        "wall_s": wall_s,
+        "first_step_s": timing["first_step_unix"] - start_unix,
+        "in_loop_s": timing["in_loop_s"],
+        "loop_s": timing["loop_s"],
+        "num_steps": timing["num_steps"],
+    }
 
 
 def make_arms(work: argparse.Namespace, root: Path) -> dict:
@@ -59,8 +73,7 @@ def make_arms(work: argparse.Namespace, root: Path) -> dict:
 
     def ray_train(repeat: int) -> dict[str, float]:
         folder = root / f"B-{repeat}"
-        command = [python, str(ARMS_DIR / "ray_train.py"), *flags, f"--timer-dir={folder / 'timer'}",
-                   f"--storage-dir={folder / 'ray'}"]
+        command = [python, str(ARMS_DIR / "ray_train.py"), *flags, f"--timer-dir={folder / 'timer'}", f"--storage-dir={folder / 'ray'}"]
         start, wall = harness.run_command(command, env, folder.parent, folder / "log.txt", 900)
         return measured(folder, start, wall)
 
@@ -68,7 +81,8 @@ def make_arms(work: argparse.Namespace, root: Path) -> dict:
         folder = root / f"C-{repeat}"
         folder.mkdir(parents=True)
         command = harness.orchestrate_train(
-            folder, [*overrides(work), "scaling.num_workers=2", "scaling.cpus_per_worker=1", "callbacks=none"])
+            folder, [*overrides(work), "scaling.num_workers=2", "scaling.cpus_per_worker=1", "callbacks=none"]
+        )
         start, wall = harness.run_command(command, env, folder, folder / "log.txt", 900)
         return measured(folder, start, wall)
 
@@ -82,17 +96,31 @@ def main() -> None:
         results = harness.interleave(make_arms(work, Path(tmp)), args.repeats)
     a, b, c = results
     med = lambda arm, key: harness.median(results, arm, key)  # noqa: E731
-    text = "\n".join([
-        harness.header("overhead", args, {**vars(work), "ranks": 2, "torch_threads_per_rank": 1}),
-        harness.table(results, [("wall_s", "end-to-end wall s"), ("first_step_s", "time to first step s"),
-                                ("in_loop_s", "in-loop s (rank 0)"), ("loop_s", "training loop s"), ("num_steps", "steps")]),
-    ])
-    harness.finish("overhead", text, {
-        "in_loop_vs_lightning": med(c, "in_loop_s") / med(a, "in_loop_s"),
-        "wall_vs_raytrain": med(c, "wall_s") / med(b, "wall_s"),
-        "wall_vs_lightning": med(c, "wall_s") / med(a, "wall_s"),
-        "first_step_vs_raytrain": med(c, "first_step_s") / med(b, "first_step_s"),
-    })
+    text = "\n".join(
+        [
+            harness.header("overhead", args, {**vars(work), "ranks": 2, "torch_threads_per_rank": 1}),
+            harness.table(
+                results,
+                [
+                    ("wall_s", "end-to-end wall s"),
+                    ("first_step_s", "time to first step s"),
+                    ("in_loop_s", "in-loop s (rank 0)"),
+                    ("loop_s", "training loop s"),
+                    ("num_steps", "steps"),
+                ],
+            ),
+        ]
+    )
+    harness.finish(
+        "overhead",
+        text,
+        {
+            "in_loop_vs_lightning": med(c, "in_loop_s") / med(a, "in_loop_s"),
+            "wall_vs_raytrain": med(c, "wall_s") / med(b, "wall_s"),
+            "wall_vs_lightning": med(c, "wall_s") / med(a, "wall_s"),
+            "first_step_vs_raytrain": med(c, "first_step_s") / med(b, "first_step_s"),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,14 @@ NUM_TRIALS = 8
 
 def workload(quick: bool, epochs: int | None) -> dict:
     """--epochs N: trials N epochs long (the fixed costs of a sweep weigh less against longer trials)."""
-    return {"data.num_samples": 4096 if quick else 16384, "data.num_features": 32, "data.num_classes": 4,
-            "model.num_layers": 2, "trainer.max_epochs": epochs or (2 if quick else 5), "seed": harness.SEED}
+    return {
+        "data.num_samples": 4096 if quick else 16384,
+        "data.num_features": 32,
+        "data.num_classes": 4,
+        "model.num_layers": 2,
+        "trainer.max_epochs": epochs or (2 if quick else 5),
+        "seed": harness.SEED,
+    }
 
 
 def run_arm(commands: list[list[str]], env: dict[str, str], folder: Path) -> tuple[float, float]:
@@ -52,8 +58,13 @@ def summarise(folder: Path, wall: float, cpu: float, concurrency: int) -> dict[s
     if len(timings) != NUM_TRIALS:
         raise RuntimeError(f"expected {NUM_TRIALS} trial timings in {folder / 'timer'}, found {len(timings)}")
     training = sum(t["loop_s"] for t in timings)
-    return {"wall_s": wall, "sum_training_s": training, "per_trial_overhead_s": (concurrency * wall - training) / NUM_TRIALS,
-            "cpu_s": cpu, "cpu_floor_s": cpu / (os.cpu_count() or 1)}
+    return {
+        "wall_s": wall,
+        "sum_training_s": training,
+        "per_trial_overhead_s": (concurrency * wall - training) / NUM_TRIALS,
+        "cpu_s": cpu,
+        "cpu_floor_s": cpu / (os.cpu_count() or 1),
+    }
 
 
 def make_arms(work: dict, root: Path) -> dict:
@@ -63,13 +74,23 @@ def make_arms(work: dict, root: Path) -> dict:
     def orchestrate(repeat: int) -> dict[str, float]:
         folder = root / f"ray-{repeat}"
         folder.mkdir(parents=True)
-        command = harness.orchestrate_train(folder, ["data=synthetic", "model=mlp", "callbacks=none", "scaling.num_workers=1",
-                                                     "scaling.cpus_per_worker=1", *fixed, *GRID], multirun=True)
+        command = harness.orchestrate_train(
+            folder,
+            ["data=synthetic", "model=mlp", "callbacks=none", "scaling.num_workers=1", "scaling.cpus_per_worker=1", *fixed, *GRID],
+            multirun=True,
+        )
         return summarise(folder, *run_arm([command], env, folder), concurrency=2)
 
     def plain(folder: Path, grid: list[str], part: str) -> list[str]:
-        return [sys.executable, str(harness.BENCH_DIR / "sweep_app" / "app.py"), "-m", *fixed, *grid,
-                f"timer_dir={folder / 'timer'}", f"hydra.sweep.dir={folder / 'outputs' / part}"]
+        return [
+            sys.executable,
+            str(harness.BENCH_DIR / "sweep_app" / "app.py"),
+            "-m",
+            *fixed,
+            *grid,
+            f"timer_dir={folder / 'timer'}",
+            f"hydra.sweep.dir={folder / 'outputs' / part}",
+        ]
 
     def sequential(repeat: int) -> dict[str, float]:
         folder = root / f"seq-{repeat}"
@@ -83,30 +104,52 @@ def make_arms(work: dict, root: Path) -> dict:
         halves = [plain(folder, [f"{key}={value}", *GRID[1:]], f"half-{i}") for i, value in enumerate(values.split(","))]
         return summarise(folder, *run_arm(halves, env, folder), concurrency=len(halves))
 
-    return {"orchestrate train -m (Ray)": orchestrate, "hydra basic launcher (sequential)": sequential,
-            "split by hand (2 at once)": split_by_hand}
+    return {
+        "orchestrate train -m (Ray)": orchestrate,
+        "hydra basic launcher (sequential)": sequential,
+        "split by hand (2 at once)": split_by_hand,
+    }
 
 
 def main() -> None:
-    args = harness.parse_args(__doc__.splitlines()[0], default_repeats=2, quick_repeats=1, add_arguments=lambda parser: parser.add_argument(
-        "--epochs", type=int, default=None, help="epochs per trial (default: 5, or 2 with --quick)"))
+    args = harness.parse_args(
+        __doc__.splitlines()[0],
+        default_repeats=2,
+        quick_repeats=1,
+        add_arguments=lambda parser: parser.add_argument(
+            "--epochs", type=int, default=None, help="epochs per trial (default: 5, or 2 with --quick)"
+        ),
+    )
     work = workload(args.quick, args.epochs)
     with harness.work_dir("sweep", args) as tmp:
         results = harness.interleave(make_arms(work, Path(tmp)), args.repeats)
     ray_arm, seq_arm, split_arm = results
     med = lambda arm, key: harness.median(results, arm, key)  # noqa: E731
-    text = "\n".join([
-        harness.header("sweep", args, {**work, "grid": " ".join(GRID), "trials": NUM_TRIALS, "torch_threads_per_trial": 1}),
-        harness.table(results, [("wall_s", "sweep wall s"), ("sum_training_s", "sum of trial training loops s"),
-                                ("per_trial_overhead_s", "per-trial overhead s"), ("cpu_s", "machine CPU s"),
-                                ("cpu_floor_s", "CPU floor s")]),
-    ])
-    harness.finish("sweep", text, {
-        "sweep_speedup_vs_sequential": med(seq_arm, "wall_s") / med(ray_arm, "wall_s"),
-        "per_trial_overhead_ray_s": med(ray_arm, "per_trial_overhead_s"),
-        "per_trial_overhead_sequential_s": med(seq_arm, "per_trial_overhead_s"),
-        "split_by_hand_speedup_vs_sequential": med(seq_arm, "wall_s") / med(split_arm, "wall_s"),
-    })
+    text = "\n".join(
+        [
+            harness.header("sweep", args, {**work, "grid": " ".join(GRID), "trials": NUM_TRIALS, "torch_threads_per_trial": 1}),
+            harness.table(
+                results,
+                [
+                    ("wall_s", "sweep wall s"),
+                    ("sum_training_s", "sum of trial training loops s"),
+                    ("per_trial_overhead_s", "per-trial overhead s"),
+                    ("cpu_s", "machine CPU s"),
+                    ("cpu_floor_s", "CPU floor s"),
+                ],
+            ),
+        ]
+    )
+    harness.finish(
+        "sweep",
+        text,
+        {
+            "sweep_speedup_vs_sequential": med(seq_arm, "wall_s") / med(ray_arm, "wall_s"),
+            "per_trial_overhead_ray_s": med(ray_arm, "per_trial_overhead_s"),
+            "per_trial_overhead_sequential_s": med(seq_arm, "per_trial_overhead_s"),
+            "split_by_hand_speedup_vs_sequential": med(seq_arm, "wall_s") / med(split_arm, "wall_s"),
+        },
+    )
 
 
 if __name__ == "__main__":

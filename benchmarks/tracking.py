@@ -47,12 +47,22 @@ def fit(work: argparse.Namespace, folder: Path, logger, per_step: bool) -> dict[
     datamodule, model = build(work)
     if per_step:
         model.__class__ = step_logging(type(model))
-    trainer = lightning.Trainer(accelerator="cpu", devices=1, logger=logger, callbacks=[StepTimer(str(folder))],
-                                enable_checkpointing=False, default_root_dir=str(folder), **trainer_arguments(work))
+    trainer = lightning.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=logger,
+        callbacks=[StepTimer(str(folder))],
+        enable_checkpointing=False,
+        default_root_dir=str(folder),
+        **trainer_arguments(work),
+    )
     trainer.fit(model, datamodule=datamodule)
     (timing,) = read_timings(folder)
-    return {"step_ms": 1000 * timing["loop_s"] / timing["num_steps"], "in_loop_step_ms": 1000 * timing["in_loop_s"] / timing["num_steps"],
-            "loop_s": timing["loop_s"]}
+    return {
+        "step_ms": 1000 * timing["loop_s"] / timing["num_steps"],
+        "in_loop_step_ms": 1000 * timing["in_loop_s"] / timing["num_steps"],
+        "loop_s": timing["loop_s"],
+    }
 
 
 def main() -> None:
@@ -62,8 +72,17 @@ def main() -> None:
 
     args = harness.parse_args(__doc__.splitlines()[0], default_repeats=5, quick_repeats=3)
     harness.set_threads(1)
-    work = argparse.Namespace(num_samples=8192 if args.quick else 16384, num_features=32, num_classes=4, hidden_dim=128,
-                              num_layers=2, batch_size=64, epochs=3 if args.quick else 5, lr=0.003, seed=harness.SEED)
+    work = argparse.Namespace(
+        num_samples=8192 if args.quick else 16384,
+        num_features=32,
+        num_classes=4,
+        hidden_dim=128,
+        num_layers=2,
+        batch_size=64,
+        epochs=3 if args.quick else 5,
+        lr=0.003,
+        seed=harness.SEED,
+    )
     import lightning  # noqa: F401 (sets its loggers' levels on import; quieted below)
 
     for name in ("lightning.pytorch", "lightning.fabric", "mlflow", "alembic"):
@@ -85,25 +104,37 @@ def main() -> None:
                     return fit(work, folder, RunLogger(tracking_uri=uri, run_id=run_id), per_step)
                 finally:
                     client.set_terminated(run_id, "FINISHED")
+
             return run
 
-        arms = {"no logging": arm("none", False, False), "RunLogger": arm("runlogger", True, False),
-                "no logging, per-step metric": arm("none-step", False, True),
-                "RunLogger, per-step metric": arm("runlogger-step", True, True)}
+        arms = {
+            "no logging": arm("none", False, False),
+            "RunLogger": arm("runlogger", True, False),
+            "no logging, per-step metric": arm("none-step", False, True),
+            "RunLogger, per-step metric": arm("runlogger-step", True, True),
+        }
         results = harness.interleave(arms, args.repeats)
         logged = len(client.get_metric_history(client.search_runs([experiment_id], max_results=1)[0].info.run_id, "val/acc"))
         if logged != work.epochs:
             raise RuntimeError(f"RunLogger wrote {logged} val/acc points, expected {work.epochs}")
     med = lambda arm_name: harness.median(results, arm_name, "step_ms")  # noqa: E731
-    text = "\n".join([
-        harness.header("tracking", args, {**vars(work), "torch_threads": 1, "log_every_n_steps": 50, "store": "SQLite"}),
-        harness.table(results, [("step_ms", "step time ms (loop / steps)"), ("in_loop_step_ms", "training step ms"),
-                                ("loop_s", "training loop s")]),
-    ])
-    harness.finish("tracking", text, {
-        "logging_overhead": med("RunLogger") / med("no logging"),
-        "logging_overhead_per_step_metric": med("RunLogger, per-step metric") / med("no logging, per-step metric"),
-    })
+    text = "\n".join(
+        [
+            harness.header("tracking", args, {**vars(work), "torch_threads": 1, "log_every_n_steps": 50, "store": "SQLite"}),
+            harness.table(
+                results,
+                [("step_ms", "step time ms (loop / steps)"), ("in_loop_step_ms", "training step ms"), ("loop_s", "training loop s")],
+            ),
+        ]
+    )
+    harness.finish(
+        "tracking",
+        text,
+        {
+            "logging_overhead": med("RunLogger") / med("no logging"),
+            "logging_overhead_per_step_metric": med("RunLogger, per-step metric") / med("no logging, per-step metric"),
+        },
+    )
 
 
 if __name__ == "__main__":

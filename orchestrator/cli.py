@@ -1,8 +1,8 @@
 """`orchestrate VERB [ARGS]`: one console script, one Hydra app (or small CLI) per verb.
 
-    orchestrate train [OVERRIDES]          one training run; -m for a sweep
-    orchestrate --help                     the verbs
-    orchestrate VERB --help                a verb's own help (Hydra's, for Hydra verbs)
+orchestrate train [OVERRIDES]          one training run; -m for a sweep
+orchestrate --help                     the verbs
+orchestrate VERB --help                a verb's own help (Hydra's, for Hydra verbs)
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ def check_overrides(args: list[str]) -> None:
         except OverrideParseException as err:
             # Hydra's lines (where parsing stopped, and why, e.g. "empty choice is not legal"), not its link
             why = "; ".join(line for line in err.message.splitlines() if line and not line.startswith("See "))
-            print(f"error: malformed override {arg!r}: {why} "
-                  "(grammar: https://hydra.cc/docs/advanced/override_grammar/basic/)", file=sys.stderr)
+            print(
+                f"error: malformed override {arg!r}: {why} (grammar: https://hydra.cc/docs/advanced/override_grammar/basic/)",
+                file=sys.stderr,
+            )
             sys.exit(2)
 
 
@@ -59,8 +61,11 @@ def usage() -> str:
     width = max(len(v) for v in VERBS)
     lines = ["usage: orchestrate VERB [OVERRIDES | OPTIONS]", "", "verbs:"]
     lines += [f"  {name:<{width}}  {verb.summary}" for name, verb in VERBS.items()]
-    lines += ["", "Each verb takes Hydra overrides (key=value, -m, --cfg job, --help) or its own options.",
-              "Example: orchestrate train model=cnn optimizer.lr=0.01 trainer.max_epochs=5"]
+    lines += [
+        "",
+        "Each verb takes Hydra overrides (key=value, -m, --cfg job, --help) or its own options.",
+        "Example: orchestrate train model=cnn optimizer.lr=0.01 trainer.max_epochs=5",
+    ]
     return "\n".join(lines)
 
 

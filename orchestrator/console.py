@@ -69,8 +69,9 @@ def print_warning(message: str) -> None:
     errors.print(f"[bold yellow]warning:[/] {message}")
 
 
-def print_table(title: str | None, columns: list[Column], rows: list[list[str]], *, see_all: str = "--json",
-                row_styles: list[str | None] | None = None) -> None:
+def print_table(
+    title: str | None, columns: list[Column], rows: list[list[str]], *, see_all: str = "--json", row_styles: list[str | None] | None = None
+) -> None:
     """Rows of string cells (data, never markup) as a table that fits the console's width.
 
     `see_all` says where what the table leaves out can be seen whole (an option, a command).
@@ -84,12 +85,17 @@ def print_table(title: str | None, columns: list[Column], rows: list[list[str]],
         _print_records(columns, rows)
         return
     widths = _wrap_widths(columns, rows, shown, prefixes, width)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, COLUMN_GAP - 1, 0, 0), pad_edge=False,
-                  header_style="bold")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, COLUMN_GAP - 1, 0, 0), pad_edge=False, header_style="bold")
     for i in shown:
         column = columns[i]
-        table.add_column(Text(column.header, no_wrap=True), justify=column.justify, style=column.style,
-                         no_wrap=not column.wrap, overflow="fold", width=widths.get(i))
+        table.add_column(
+            Text(column.header, no_wrap=True),
+            justify=column.justify,
+            style=column.style,
+            no_wrap=not column.wrap,
+            overflow="fold",
+            width=widths.get(i),
+        )
     for r, row in enumerate(rows):
         cells = [_cut(row[i], prefixes[i]) if i in prefixes else row[i] for i in shown]
         table.add_row(*(Text(cell) for cell in cells), style=row_styles[r] if row_styles else None)
@@ -97,8 +103,7 @@ def print_table(title: str | None, columns: list[Column], rows: list[list[str]],
     cut = [columns[i].header for i in shown if i in prefixes]
     left_out = [column.header for i, column in enumerate(columns) if i not in shown]
     if cut or left_out:
-        said = ([f"{', '.join(cut)} cut to unique prefixes"] if cut else []) + \
-               ([f"not shown: {', '.join(left_out)}"] if left_out else [])
+        said = ([f"{', '.join(cut)} cut to unique prefixes"] if cut else []) + ([f"not shown: {', '.join(left_out)}"] if left_out else [])
         console.print(Text(f"at {width} columns, {'; '.join(said)} (everything, whole: {see_all}, or a wider terminal)"))
 
 
@@ -158,8 +163,7 @@ def _column_widths(column: Column, cells: list[str], prefix: int | None) -> tupl
     return max([cell_len(column.header), *(cell_len(word) for word in words)]), natural
 
 
-def _wrap_widths(columns: list[Column], rows: list[list[str]], shown: list[int], prefixes: dict[int, int],
-                 width: int) -> dict[int, int]:
+def _wrap_widths(columns: list[Column], rows: list[list[str]], shown: list[int], prefixes: dict[int, int], width: int) -> dict[int, int]:
     """The width of each wrapping column, when the table is wider than `width` at its natural width:
     the widest wrapping column narrows first, never below its longest word."""
     bounds = {i: _column_widths(columns[i], [row[i] for row in rows], prefixes.get(i)) for i in shown}
@@ -203,8 +207,9 @@ def print_raw(text: str) -> None:
     console.file.flush()
 
 
-def print_run_summary(title: str, run_id: str, experiment_id: str, tracking_uri: str,
-                      metrics: dict[str, float], where: dict[str, str]) -> None:
+def print_run_summary(
+    title: str, run_id: str, experiment_id: str, tracking_uri: str, metrics: dict[str, float], where: dict[str, str]
+) -> None:
     """The end-of-run summary: run id, final metrics, where things are, how to look at them."""
     fields = [("MLflow run", run_id), *((key, f"{metrics[key]:.4f}") for key in sorted(metrics)), *where.items()]
     command, base_url = ui_command(tracking_uri)

@@ -11,8 +11,15 @@ from mlflow import MlflowClient
 
 ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
 # Enough samples that an epoch takes a few seconds on 2 CPUs, so a signal lands mid-epoch.
-SLOW_RUN = ["data=synthetic", "data.num_samples=60000", "data.batch_size=256", "model=mlp", "model.hidden_dim=256",
-            "callbacks=none", "tracking.log_model=false"]
+SLOW_RUN = [
+    "data=synthetic",
+    "data.num_samples=60000",
+    "data.batch_size=256",
+    "model=mlp",
+    "model.hidden_dim=256",
+    "callbacks=none",
+    "tracking.log_model=false",
+]
 
 
 def only_run(client: MlflowClient):
@@ -34,7 +41,6 @@ def wait_for_epochs(client: MlflowClient, count: int, process: subprocess.Popen,
             return runs[0].info.run_id
         time.sleep(0.5)
     raise AssertionError(f"no {count} epochs within {timeout_s} s")
-
 
 
 def artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
@@ -98,6 +104,12 @@ def run_reaped(command: list[str], cwd: Path, env: dict, timeout: float, grace_s
     import json
 
     report = cwd / "left_behind.json"
-    out = subprocess.run([sys.executable, "-c", REAPER, str(report), str(grace_s), *command], cwd=cwd, env=env,
-                         capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, "-c", REAPER, str(report), str(grace_s), *command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return out, json.loads(report.read_text())

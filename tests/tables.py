@@ -20,7 +20,7 @@ def read_table(text: str) -> tuple[list[str], list[list[str]], list[str]]:
     assert rule, f"no table (a line of headers over a rule) in:\n{text}"
     headers = cells(lines[rule - 1])
     rows, end = [], len(lines)
-    for i, line in enumerate(lines[rule + 1:], start=rule + 1):
+    for i, line in enumerate(lines[rule + 1 :], start=rule + 1):
         if line[:1].isspace():
             continue
         if len(cells(line)) != len(headers):

@@ -74,19 +74,28 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-@pytest.mark.parametrize("package, forbidden", [
-    ("trainers", ("orchestrator", "mlflow", "ray", "hydra")),
-    ("orchestrator/runtime", ("orchestrator.sweeps", "orchestrator.jobs", "orchestrator.commands")),
-])
+@pytest.mark.parametrize(
+    "package, forbidden",
+    [
+        ("trainers", ("orchestrator", "mlflow", "ray", "hydra")),
+        ("orchestrator/runtime", ("orchestrator.sweeps", "orchestrator.jobs", "orchestrator.commands")),
+    ],
+)
 def test_a_package_never_imports(package, forbidden):
-    broken = [f"{module_name(path)} imports {name}" for path in sorted((REPO / package).rglob("*.py"))
-              for name in sorted(imports_of(path)) if name.split(".")[0] in forbidden or name.startswith(forbidden)]
+    broken = [
+        f"{module_name(path)} imports {name}"
+        for path in sorted((REPO / package).rglob("*.py"))
+        for name in sorted(imports_of(path))
+        if name.split(".")[0] in forbidden or name.startswith(forbidden)
+    ]
     assert broken == []
 
 
 def test_only_the_cli_imports_a_verb():
-    broken = [f"{module_name(path)} imports {name}"
-              for path in sorted([*(REPO / "orchestrator").rglob("*.py"), *(REPO / "hydra_plugins").rglob("*.py")])
-              for name in sorted(imports_of(path)) if name.startswith("orchestrator.commands")
-              and module_name(path) != "orchestrator.cli"]
+    broken = [
+        f"{module_name(path)} imports {name}"
+        for path in sorted([*(REPO / "orchestrator").rglob("*.py"), *(REPO / "hydra_plugins").rglob("*.py")])
+        for name in sorted(imports_of(path))
+        if name.startswith("orchestrator.commands") and module_name(path) != "orchestrator.cli"
+    ]
     assert broken == []

@@ -31,14 +31,15 @@ def test_help_lists_the_verbs(tmp_path, cli_env):
 
 @pytest.mark.e2e
 def test_hydra_flags_work(tmp_path, cli_env):
-    out = orchestrate("train", "model=cnn", "optimizer=sgd", "optimizer.lr=0.05", "scheduler=cosine", "--cfg", "job",
-                      cwd=tmp_path, env=cli_env)
+    out = orchestrate(
+        "train", "model=cnn", "optimizer=sgd", "optimizer.lr=0.05", "scheduler=cosine", "--cfg", "job", cwd=tmp_path, env=cli_env
+    )
     assert out.returncode == 0, out.stderr
     assert "CNNClassifierLitModule" in out.stdout and "CosineAnnealingLR" in out.stdout and "lr: 0.05" in out.stdout
     out = orchestrate("train", "--help", cwd=tmp_path, env=cli_env)
     assert out.returncode == 0
     model_choices = next(line for line in out.stdout.splitlines() if line.startswith("model: "))
-    assert {"cnn", "mlp"} <= set(model_choices[len("model: "):].split(", "))
+    assert {"cnn", "mlp"} <= set(model_choices[len("model: ") :].split(", "))
 
 
 @pytest.mark.e2e
@@ -100,8 +101,16 @@ def test_acceptance_train_digits_two_workers(tmp_path, cli_env):
     one run it leaves, checked whole: params, one metric point per epoch from rank 0 only, artifacts,
     a loadable model with a signature, secrets masked."""
     started = time.monotonic()
-    out = orchestrate("train", "data=digits", "model=mlp", "trainer.max_epochs=10", "scaling.num_workers=2",
-                      "+cluster.runtime_env.env_vars.SERVICE_TOKEN=s3cr3t", cwd=tmp_path, env=cli_env)
+    out = orchestrate(
+        "train",
+        "data=digits",
+        "model=mlp",
+        "trainer.max_epochs=10",
+        "scaling.num_workers=2",
+        "+cluster.runtime_env.env_vars.SERVICE_TOKEN=s3cr3t",
+        cwd=tmp_path,
+        env=cli_env,
+    )
     wall_s = time.monotonic() - started
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     print(f"orchestrate train wall time: {wall_s:.1f} s")
@@ -129,8 +138,13 @@ def test_acceptance_train_digits_two_workers(tmp_path, cli_env):
     config_yaml = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))
     assert "s3cr3t" not in Path(config_yaml).read_text()
 
-    assert {"config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "plots/learning_curves.png",
-            "plots/confusion_matrix.png"} <= artifact_paths(client, run.info.run_id)
+    assert {
+        "config.yaml",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "plots/learning_curves.png",
+        "plots/confusion_matrix.png",
+    } <= artifact_paths(client, run.info.run_id)
     best = client.download_artifacts(run.info.run_id, "checkpoints/best.ckpt", str(tmp_path))
     assert "state_dict" in torch.load(best, weights_only=True)
     mlflow.set_tracking_uri(cli_env["MLFLOW_TRACKING_URI"])
@@ -148,7 +162,8 @@ def test_users_own_modules_reach_the_workers(tmp_path, cli_env):
     workers are other processes, so this only passes if the code is shipped to them."""
     package = tmp_path / "mypkg"
     package.mkdir()
-    (package / "__init__.py").write_text(textwrap.dedent('''
+    (package / "__init__.py").write_text(
+        textwrap.dedent('''
         import torch
         from torch import nn
         from trainers.data.synthetic import SyntheticDataModule
@@ -164,11 +179,23 @@ def test_users_own_modules_reach_the_workers(tmp_path, cli_env):
             def __init__(self, input_shape, num_classes, optimizer=None):
                 super().__init__(nn.Linear(input_shape[0], num_classes), num_classes, optimizer)
                 self.save_hyperparameters({"input_shape": list(input_shape), "num_classes": num_classes})
-    '''))
-    out = orchestrate("train", "model._target_=mypkg.MyLitModule", "~model.hidden_dim", "~model.num_layers",
-                      "~model.dropout", "data._target_=mypkg.MyDataModule", "~data.val_fraction", "~data.test_fraction",
-                      "~data.num_loader_workers", "trainer.max_epochs=2", "tracking.log_model=false",
-                      cwd=tmp_path, env=cli_env)
+    ''')
+    )
+    out = orchestrate(
+        "train",
+        "model._target_=mypkg.MyLitModule",
+        "~model.hidden_dim",
+        "~model.num_layers",
+        "~model.dropout",
+        "data._target_=mypkg.MyDataModule",
+        "~data.val_fraction",
+        "~data.test_fraction",
+        "~data.num_loader_workers",
+        "trainer.max_epochs=2",
+        "tracking.log_model=false",
+        cwd=tmp_path,
+        env=cli_env,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     client = MlflowClient(cli_env["MLFLOW_TRACKING_URI"])
     run = client.search_runs([e.experiment_id for e in client.search_experiments()])[0]

@@ -68,8 +68,7 @@ def option_overrides(group: str, option: str, folder: Path) -> list[str]:
     if (group, option) == ("data", "text_csv") or (group == "model" and option in ("text_lstm", "text_transformer")):
         return ["data=text_csv", f"data.path={write_reviews(folder, 60)}", cache]
     if (group, option) == ("model", "pretrained_encoder"):
-        return ["data=text_csv", f"data.path={write_reviews(folder, 60)}", cache, f"model.path={minilm_path()}",
-                "data.max_length=16"]
+        return ["data=text_csv", f"data.path={write_reviews(folder, 60)}", cache, f"model.path={minilm_path()}", "data.max_length=16"]
     if (group, option) == ("data", "text_file") or (group, option) == ("model", "causal_lm"):
         return ["data=text_file", "model=causal_lm", f"data.path={write_corpus(folder, 100)}", "data.block_size=32", cache]
     return []

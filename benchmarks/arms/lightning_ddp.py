@@ -1,6 +1,6 @@
 """Arm A of overhead.py: plain Lightning DDP, 2 processes on CPU, one torch thread each.
 
-    python benchmarks/arms/lightning_ddp.py --timer-dir DIR [--epochs 5 ...]
+python benchmarks/arms/lightning_ddp.py --timer-dir DIR [--epochs 5 ...]
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ def main() -> None:
     lightning.seed_everything(args.seed, workers=True, verbose=False)
     datamodule, model = build(args)
     trainer = lightning.Trainer(
-        accelerator="cpu", devices=args.devices, strategy="ddp" if args.devices > 1 else "auto",
-        callbacks=[StepTimer(args.timer_dir)], default_root_dir=str(Path(args.timer_dir).parent / "lightning"),
+        accelerator="cpu",
+        devices=args.devices,
+        strategy="ddp" if args.devices > 1 else "auto",
+        callbacks=[StepTimer(args.timer_dir)],
+        default_root_dir=str(Path(args.timer_dir).parent / "lightning"),
         **trainer_arguments(args),
     )
     trainer.fit(model, datamodule=datamodule)

@@ -24,10 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def overrides(args: argparse.Namespace) -> list[str]:
     """The same workload as `orchestrate train` overrides."""
     return [
-        "data=synthetic", f"data.num_samples={args.num_samples}", f"data.num_features={args.num_features}",
-        f"data.num_classes={args.num_classes}", f"data.batch_size={args.batch_size}", "model=mlp",
-        f"model.hidden_dim={args.hidden_dim}", f"model.num_layers={args.num_layers}", "optimizer=adam",
-        f"optimizer.lr={args.lr}", f"trainer.max_epochs={args.epochs}", f"seed={args.seed}",
+        "data=synthetic",
+        f"data.num_samples={args.num_samples}",
+        f"data.num_features={args.num_features}",
+        f"data.num_classes={args.num_classes}",
+        f"data.batch_size={args.batch_size}",
+        "model=mlp",
+        f"model.hidden_dim={args.hidden_dim}",
+        f"model.num_layers={args.num_layers}",
+        "optimizer=adam",
+        f"optimizer.lr={args.lr}",
+        f"trainer.max_epochs={args.epochs}",
+        f"seed={args.seed}",
     ]
 
 
@@ -39,17 +47,22 @@ def build(args: argparse.Namespace):
     from trainers.models.mlp import MLPClassifierLitModule
 
     datamodule = SyntheticDataModule(
-        num_samples=args.num_samples, num_features=args.num_features, num_classes=args.num_classes,
-        batch_size=args.batch_size, seed=args.seed,
+        num_samples=args.num_samples,
+        num_features=args.num_features,
+        num_classes=args.num_classes,
+        batch_size=args.batch_size,
+        seed=args.seed,
     )
     model = MLPClassifierLitModule(
-        input_shape=datamodule.input_shape, num_classes=datamodule.num_classes, hidden_dim=args.hidden_dim,
-        num_layers=args.num_layers, optimizer=functools.partial(torch.optim.Adam, lr=args.lr, weight_decay=0.0),
+        input_shape=datamodule.input_shape,
+        num_classes=datamodule.num_classes,
+        hidden_dim=args.hidden_dim,
+        num_layers=args.num_layers,
+        optimizer=functools.partial(torch.optim.Adam, lr=args.lr, weight_decay=0.0),
     )
     return datamodule, model
 
 
 def trainer_arguments(args: argparse.Namespace) -> dict:
     """lightning.Trainer arguments of the product's trainer config (conf/trainer/default.yaml)."""
-    return dict(max_epochs=args.epochs, num_sanity_val_steps=0, log_every_n_steps=50,
-                enable_progress_bar=False, enable_model_summary=False)
+    return dict(max_epochs=args.epochs, num_sanity_val_steps=0, log_every_n_steps=50, enable_progress_bar=False, enable_model_summary=False)

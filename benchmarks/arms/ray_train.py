@@ -36,9 +36,14 @@ def train_func(config: dict) -> None:
     lightning.seed_everything(args.seed, workers=True, verbose=False)
     datamodule, model = build(args)
     trainer = lightning.Trainer(
-        accelerator="cpu", devices="auto", strategy=RayDDPStrategy(), plugins=[RayLightningEnvironment()],
-        callbacks=[RayTrainReportCallback(), StepTimer(args.timer_dir)], enable_checkpointing=False,
-        default_root_dir=str(Path(args.timer_dir).parent / "lightning"), **trainer_arguments(args),
+        accelerator="cpu",
+        devices="auto",
+        strategy=RayDDPStrategy(),
+        plugins=[RayLightningEnvironment()],
+        callbacks=[RayTrainReportCallback(), StepTimer(args.timer_dir)],
+        enable_checkpointing=False,
+        default_root_dir=str(Path(args.timer_dir).parent / "lightning"),
+        **trainer_arguments(args),
     )
     trainer = prepare_trainer(trainer)
     trainer.fit(model, datamodule=datamodule)
@@ -53,7 +58,8 @@ def main() -> None:
     config = {k: v for k, v in vars(args).items() if k not in ("storage_dir", "num_workers")}
     ray.init(address="local")
     trainer = TorchTrainer(
-        train_func, train_loop_config=config,
+        train_func,
+        train_loop_config=config,
         scaling_config=ScalingConfig(num_workers=args.num_workers),
         run_config=RunConfig(storage_path=args.storage_dir, name="bench"),
     )

@@ -30,8 +30,13 @@ def main(cfg: DictConfig) -> float:
     lightning.seed_everything(work.seed, workers=True, verbose=False)
     datamodule, model = build(work)
     # Lightning's defaults, as a user gets them: its default logger and a checkpoint per epoch.
-    trainer = lightning.Trainer(accelerator="cpu", devices=1, callbacks=[StepTimer(cfg.timer_dir)],
-                                default_root_dir=HydraConfig.get().runtime.output_dir, **trainer_arguments(work))
+    trainer = lightning.Trainer(
+        accelerator="cpu",
+        devices=1,
+        callbacks=[StepTimer(cfg.timer_dir)],
+        default_root_dir=HydraConfig.get().runtime.output_dir,
+        **trainer_arguments(work),
+    )
     trainer.fit(model, datamodule=datamodule)
     return float(trainer.callback_metrics["val/acc"])
 

@@ -70,16 +70,20 @@ def run_trial_job(hydra_context: HydraContext, sweep_config: DictConfig, task_fu
         os.chdir(cwd)  # relative paths of the job mean what they mean on the driver
     setup_globals()
     return run_job(
-        hydra_context=hydra_context, task_function=task_function, config=sweep_config,
-        job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
+        hydra_context=hydra_context,
+        task_function=task_function,
+        config=sweep_config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
     )
 
 
 class RayTrialsLauncher(Launcher):
     """Runs a multirun's jobs as concurrent training runs on Ray (see the module docstring)."""
 
-    def __init__(self, max_concurrent_trials: Optional[int] = None, metric: str = "val/acc", mode: str = "max",
-                 in_process_trials: bool = True) -> None:
+    def __init__(
+        self, max_concurrent_trials: Optional[int] = None, metric: str = "val/acc", mode: str = "max", in_process_trials: bool = True
+    ) -> None:
         self.in_process_trials = in_process_trials
         self.max_concurrent_trials = max_concurrent_trials
         self.metric = metric
@@ -109,8 +113,11 @@ class RayTrialsLauncher(Launcher):
         from orchestrator.errors import ConfigError
 
         if self.max_concurrent_trials is not None and self.max_concurrent_trials <= 0:
-            raise ConfigError("hydra.launcher.max_concurrent_trials", f"must be > 0, got {self.max_concurrent_trials}",
-                              "or null for as many as the cluster admits")
+            raise ConfigError(
+                "hydra.launcher.max_concurrent_trials",
+                f"must be > 0, got {self.max_concurrent_trials}",
+                "or null for as many as the cluster admits",
+            )
         if self.mode not in ("max", "min"):
             raise ConfigError("hydra.launcher.mode", f"got {self.mode!r}", "use max or min")
 
@@ -125,8 +132,11 @@ class RayTrialsLauncher(Launcher):
             try:
                 sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
             except (ConfigCompositionException, OverrideParseException) as err:
-                raise ConfigError(" ".join(filter_overrides(overrides)), str(err).splitlines()[0],
-                                  "check the swept key exists (orchestrate train --cfg job)") from err
+                raise ConfigError(
+                    " ".join(filter_overrides(overrides)),
+                    str(err).splitlines()[0],
+                    "check the swept key exists (orchestrate train --cfg job)",
+                ) from err
             with open_dict(sweep_config):
                 sweep_config.hydra.job.id = f"{idx}"
                 sweep_config.hydra.job.num = idx
@@ -179,16 +189,21 @@ class RayTrialsLauncher(Launcher):
             total = cluster_resources()
             for _, _, trial in queue:
                 check_fits(trial.typed.scaling.num_workers, trial.typed.scaling.cpus_per_worker, trial.typed.scaling.use_gpu)
-            check_on_cluster([trial.config for _, _, trial in queue], first.tracking_uri, first.typed.tracking.timeout_s,
-                             slots=min(self.max_concurrent_trials or len(queue), int(total.get("CPU", 1))))
+            check_on_cluster(
+                [trial.config for _, _, trial in queue],
+                first.tracking_uri,
+                first.typed.tracking.timeout_s,
+                slots=min(self.max_concurrent_trials or len(queue), int(total.get("CPU", 1))),
+            )
 
         tags = {k: v for k, v in run_tags("sweep", {}).items() if k != TAG_CONFIG_HASH}
         params = {"sweep.launcher": "orchestrator", "sweep.num_trials": str(len(trials)), "sweep.params": ",".join(swept)}
         sweep_run_id, exp_id, _ = open_sweep_run(first.tracking_uri, first.typed.tracking.experiment, key, tags, params)
         log.info("sweep run %s: %d trials (%d already finished)", sweep_run_id, len(trials), num_skipped)
 
-        returns = {idx: _skipped(trial, overrides, done[trial.config_hash]) for idx, overrides, trial in trials
-                   if trial.config_hash in done}
+        returns = {
+            idx: _skipped(trial, overrides, done[trial.config_hash]) for idx, overrides, trial in trials if trial.config_hash in done
+        }
         for _, _, trial in queue:
             with read_write(trial.sweep_config.hydra.job.env_set), open_dict(trial.sweep_config.hydra.job.env_set):
                 trial.sweep_config.hydra.job.env_set[PARENT_RUN_ENV] = sweep_run_id
@@ -198,8 +213,7 @@ class RayTrialsLauncher(Launcher):
             if queue:
                 returns.update(self._run_admitted(ray, queue, total))
         finally:
-            outcome = close_sweep_run(first.tracking_uri, exp_id, sweep_run_id, swept, self.metric, self.mode,
-                                      num_skipped=num_skipped)
+            outcome = close_sweep_run(first.tracking_uri, exp_id, sweep_run_id, swept, self.metric, self.mode, num_skipped=num_skipped)
         print_sweep_summary(outcome, swept, self.metric, self.mode)
         if outcome.num_failed:
             from orchestrator.errors import EXIT_FAILED

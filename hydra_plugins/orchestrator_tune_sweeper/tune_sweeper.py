@@ -74,8 +74,11 @@ def search_space(arguments: List[str]):
     try:
         overrides = OverridesParser.create().parse_overrides(arguments)
     except OverrideParseException as err:
-        raise ConfigError("sweep overrides", str(err).splitlines()[0] + " " + " ".join(str(err).splitlines()[1:2]),
-                          "see https://hydra.cc/docs/advanced/override_grammar/extended/") from err
+        raise ConfigError(
+            "sweep overrides",
+            str(err).splitlines()[0] + " " + " ".join(str(err).splitlines()[1:2]),
+            "see https://hydra.cc/docs/advanced/override_grammar/extended/",
+        ) from err
     fixed, space, probes = [], {}, {}
     for override in overrides:
         key = override.get_key_element()
@@ -105,8 +108,9 @@ def search_space(arguments: List[str]):
         else:
             raise ConfigError(key, f"{override.input_line!r}: Tune cannot search this sweep", "use choice, range or interval")
     if not space:
-        raise ConfigError("sweep overrides", "nothing to search",
-                          "sweep at least one key, e.g. 'optimizer.lr=tag(log,interval(1e-4,1e-1))'")
+        raise ConfigError(
+            "sweep overrides", "nothing to search", "sweep at least one key, e.g. 'optimizer.lr=tag(log,interval(1e-4,1e-1))'"
+        )
     return fixed, space, probes
 
 
@@ -118,8 +122,17 @@ def as_override(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
-def tune_trial(params: Dict[str, Any], hydra_context: HydraContext, base_config: DictConfig, fixed: List[str],
-               sweep_run_id: str, experiment_id: str, tracking_uri: str, cwd: str, metric: str) -> None:
+def tune_trial(
+    params: Dict[str, Any],
+    hydra_context: HydraContext,
+    base_config: DictConfig,
+    fixed: List[str],
+    sweep_run_id: str,
+    experiment_id: str,
+    tracking_uri: str,
+    cwd: str,
+    metric: str,
+) -> None:
     """One Tune trial (a function trainable, no CPU of its own): compose the trial's config as Hydra
     would, and train it in a Ray Train run that reports every epoch to Tune. A trial whose config hash
     already FINISHED under this sweep run replays its recorded metric instead of training again."""
@@ -146,8 +159,7 @@ def tune_trial(params: Dict[str, Any], hydra_context: HydraContext, base_config:
         for point in MlflowClient(tracking_uri).get_metric_history(done, metric):
             tune.report({metric: point.value})
         return
-    train_prepared(trial.typed, trial.config, trial.tracking_uri, parent_run_id=sweep_run_id,
-                   extra_tags={TAG_TRIAL_ID: trial_id})
+    train_prepared(trial.typed, trial.config, trial.tracking_uri, parent_run_id=sweep_run_id, extra_tags={TAG_TRIAL_ID: trial_id})
 
 
 def release_orphaned_placement_groups() -> int:
@@ -197,9 +209,17 @@ def release_callback(interval_s: float = 2.0):
 class TuneSweeper(Sweeper):
     """Runs a sweep with Ray Tune (see the module docstring)."""
 
-    def __init__(self, num_trials: int = 10, max_concurrent_trials: Optional[int] = None, search: str = "optuna",
-                 metric: str = "val/acc", mode: str = "max", grace_period: int = 1, reduction_factor: int = 2,
-                 seed: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        num_trials: int = 10,
+        max_concurrent_trials: Optional[int] = None,
+        search: str = "optuna",
+        metric: str = "val/acc",
+        mode: str = "max",
+        grace_period: int = 1,
+        reduction_factor: int = 2,
+        seed: Optional[int] = None,
+    ) -> None:
         self.num_trials = num_trials
         self.max_concurrent_trials = max_concurrent_trials
         self.search = search
@@ -284,18 +304,39 @@ class TuneSweeper(Sweeper):
         check_fits(typed.scaling.num_workers, typed.scaling.cpus_per_worker, typed.scaling.use_gpu)
         seed = self.seed if self.seed is not None else typed.seed
 
-        key = sweep_key({"sweeper": "tune", "search": self.search, "metric": self.metric, "mode": self.mode,
-                         "seed": seed, "arguments": sorted(arguments)})
+        key = sweep_key(
+            {
+                "sweeper": "tune",
+                "search": self.search,
+                "metric": self.metric,
+                "mode": self.mode,
+                "seed": seed,
+                "arguments": sorted(arguments),
+            }
+        )
         tags = {k: v for k, v in run_tags("sweep", {}).items() if k != TAG_CONFIG_HASH}
-        params = {"sweep.sweeper": "tune", "sweep.search": self.search, "sweep.num_trials": str(self.num_trials),
-                  "sweep.metric": self.metric, "sweep.mode": self.mode, "sweep.space": " ".join(arguments)}
+        params = {
+            "sweep.sweeper": "tune",
+            "sweep.search": self.search,
+            "sweep.num_trials": str(self.num_trials),
+            "sweep.metric": self.metric,
+            "sweep.mode": self.mode,
+            "sweep.space": " ".join(arguments),
+        }
         sweep_run_id, exp_id, _ = open_sweep_run(uri, typed.tracking.experiment, key, tags, params)
 
         worker_cpus = typed.scaling.num_workers * typed.scaling.cpus_per_worker
         concurrency = self.max_concurrent_trials or max(1, int(cluster_resources().get("CPU", 1) // worker_cpus))
         trainable = tune.with_parameters(
-            tune_trial, hydra_context=self.hydra_context, base_config=self.config, fixed=fixed,
-            sweep_run_id=sweep_run_id, experiment_id=exp_id, tracking_uri=uri, cwd=os.getcwd(), metric=self.metric,
+            tune_trial,
+            hydra_context=self.hydra_context,
+            base_config=self.config,
+            fixed=fixed,
+            sweep_run_id=sweep_run_id,
+            experiment_id=exp_id,
+            tracking_uri=uri,
+            cwd=os.getcwd(),
+            metric=self.metric,
         )
         swept = sorted(space)
         try:
@@ -307,19 +348,34 @@ class TuneSweeper(Sweeper):
                 tune_config=tune.TuneConfig(
                     search_alg=self._search_alg(seed),
                     scheduler=ASHAScheduler(
-                        time_attr="training_iteration", metric=self.metric, mode=self.mode,
+                        time_attr="training_iteration",
+                        metric=self.metric,
+                        mode=self.mode,
                         # ASHA stops every trial that reaches max_t: one past the last epoch lets a
                         # trial that was never stopped finish on its own (and log its model).
-                        max_t=typed.trainer.max_epochs + 1, grace_period=self.grace_period, reduction_factor=self.reduction_factor,
+                        max_t=typed.trainer.max_epochs + 1,
+                        grace_period=self.grace_period,
+                        reduction_factor=self.reduction_factor,
                     ),
                     num_samples=self.num_trials,
                     max_concurrent_trials=concurrency,
                 ),
-                run_config=tune.RunConfig(name=f"sweep-{sweep_run_id}", storage_path=storage_path(typed.paths.storage_dir),
-                                          verbose=0, callbacks=[release_callback()]),
+                run_config=tune.RunConfig(
+                    name=f"sweep-{sweep_run_id}",
+                    storage_path=storage_path(typed.paths.storage_dir),
+                    verbose=0,
+                    callbacks=[release_callback()],
+                ),
             )
-            log.info("sweep run %s: %d trials with %s search, ASHA on %s (%s), %d at a time",
-                     sweep_run_id, self.num_trials, self.search, self.metric, self.mode, concurrency)
+            log.info(
+                "sweep run %s: %d trials with %s search, ASHA on %s (%s), %d at a time",
+                sweep_run_id,
+                self.num_trials,
+                self.search,
+                self.metric,
+                self.mode,
+                concurrency,
+            )
             results = tuner.fit()
             errors = {r.metrics.get("trial_id"): r.error for r in results if r.metrics}
             num_errors = sum(r.error is not None for r in results)

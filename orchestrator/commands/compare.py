@@ -93,7 +93,11 @@ def compare(tracking_uri: str, experiment: str | None, parent: str | None, metri
     runs = sorted(runs, key=lambda r: (r.data.metrics.get(first) is None, sign * r.data.metrics.get(first, 0.0)))
     varying = {k: [r.data.params.get(k, "-") for r in runs] for k in differing_params([r.data.params for r in runs])}
     return Comparison(
-        tracking_uri, exp_id, [r.info.run_id for r in runs], [r.info.run_name or "" for r in runs], varying,
+        tracking_uri,
+        exp_id,
+        [r.info.run_id for r in runs],
+        [r.info.run_name or "" for r in runs],
+        varying,
         {m: [r.data.metrics.get(m) for r in runs] for m in metrics},
     )
 
@@ -111,15 +115,19 @@ def print_comparison(comparison: Comparison, url: str, command: str) -> None:
     from orchestrator.console import Column, console, print_table
 
     columns = [Column("run", required=True, shorten=True)]
-    columns += [Column(key, justify="right", style="bold", required=i == 0)  # the first metric: the sort key
-                for i, key in enumerate(comparison.metrics)]
+    columns += [
+        Column(key, justify="right", style="bold", required=i == 0)  # the first metric: the sort key
+        for i, key in enumerate(comparison.metrics)
+    ]
     columns += [Column(key, justify="right") for key in comparison.params]
     columns.append(Column("name"))
     rows = [
-        [run_id,
-         *("-" if comparison.metrics[m][i] is None else f"{comparison.metrics[m][i]:.4f}" for m in comparison.metrics),
-         *(_readable(values[i]) for values in comparison.params.values()),
-         comparison.run_names[i] or "-"]
+        [
+            run_id,
+            *("-" if comparison.metrics[m][i] is None else f"{comparison.metrics[m][i]:.4f}" for m in comparison.metrics),
+            *(_readable(values[i]) for values in comparison.params.values()),
+            comparison.run_names[i] or "-",
+        ]
         for i, run_id in enumerate(comparison.run_ids)
     ]
     print_table(f"{len(comparison.run_ids)} runs", columns, rows)
@@ -131,9 +139,12 @@ def print_comparison(comparison: Comparison, url: str, command: str) -> None:
 def comparison_records(comparison: Comparison) -> list[dict]:
     """The runs as --json prints them, best first: full run ids, metrics, every varying param as MLflow stores it."""
     return [
-        {"run_id": run_id, "run_name": comparison.run_names[i],
-         "metrics": {key: _json_number(values[i]) for key, values in comparison.metrics.items()},
-         "params": {key: values[i] for key, values in comparison.params.items()}}
+        {
+            "run_id": run_id,
+            "run_name": comparison.run_names[i],
+            "metrics": {key: _json_number(values[i]) for key, values in comparison.metrics.items()},
+            "params": {key: values[i] for key, values in comparison.params.items()},
+        }
         for i, run_id in enumerate(comparison.run_ids)
     ]
 
@@ -148,8 +159,7 @@ def write_plot(comparison: Comparison, path: Path) -> None:
 
     metric = next(iter(comparison.metrics))
     points = [
-        ({k: v[i] for k, v in comparison.params.items()}, value)
-        for i, value in enumerate(comparison.metrics[metric]) if value is not None
+        ({k: v[i] for k, v in comparison.params.items()}, value) for i, value in enumerate(comparison.metrics[metric]) if value is not None
     ]
     figure = sweep_plots.metric_vs_params(points, list(comparison.params), metric)
     path.parent.mkdir(parents=True, exist_ok=True)

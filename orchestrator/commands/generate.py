@@ -44,8 +44,11 @@ def run_generate(cfg: DictConfig) -> list[str]:
         config, checkpoint = fetch_source_run(MlflowClient(uri), typed.source.run_id, Path(tmp))
         model, datamodule = load_model(config, checkpoint)
     if not hasattr(model, "generate") or not hasattr(datamodule, "tokenizer"):
-        raise ConfigError("source.run_id", f"run {typed.source.run_id} did not train a language model "
-                          f"({config['model'].get('_target_')})", "give a run trained with model=causal_lm data=text_file")
+        raise ConfigError(
+            "source.run_id",
+            f"run {typed.source.run_id} did not train a language model ({config['model'].get('_target_')})",
+            "give a run trained with model=causal_lm data=text_file",
+        )
     tokenizer = datamodule.tokenizer
     prompt_ids = tokenizer.encode(typed.prompt)
     if not prompt_ids:
@@ -55,7 +58,7 @@ def run_generate(cfg: DictConfig) -> list[str]:
     with torch.inference_mode():
         out = model.generate(ids, typed.max_new_tokens, typed.temperature, typed.top_k, generator)
     # The prompt as typed, then the decoded continuation (a word tokenizer's decode would respace it).
-    return [typed.prompt + tokenizer.decode(row[len(prompt_ids):].tolist()) for row in out]
+    return [typed.prompt + tokenizer.decode(row[len(prompt_ids) :].tolist()) for row in out]
 
 
 def quote_prompt(argv: list[str]) -> list[str]:
@@ -63,9 +66,9 @@ def quote_prompt(argv: list[str]) -> list[str]:
     the bare parenthesis or space). Values the user already quoted are left alone."""
     quoted = []
     for arg in argv:
-        if arg.startswith("prompt=") and not arg[len("prompt="):].startswith(("'", '"')):
+        if arg.startswith("prompt=") and not arg[len("prompt=") :].startswith(("'", '"')):
             # In Hydra's quoted strings only a quote, and backslashes right before a quote or the end, are escaped.
-            value = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", arg[len("prompt="):])
+            value = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", arg[len("prompt=") :])
             value = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, value)
             arg = f"prompt='{value}'"
         quoted.append(arg)

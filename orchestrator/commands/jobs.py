@@ -64,9 +64,15 @@ def utc(ms: int | None) -> str | None:
 
 def job_record(job, runs: list[str]) -> dict:
     """One job as --json prints it: these keys, in this order, whatever Ray adds to its own records."""
-    return {"job_id": job.submission_id, "status": str(job.status), "start_time": utc(job.start_time),
-            "end_time": utc(job.end_time), "entrypoint": job.entrypoint, "message": job.message or None,
-            "mlflow_run_ids": runs}
+    return {
+        "job_id": job.submission_id,
+        "status": str(job.status),
+        "start_time": utc(job.start_time),
+        "end_time": utc(job.end_time),
+        "entrypoint": job.entrypoint,
+        "message": job.message or None,
+        "mlflow_run_ids": runs,
+    }
 
 
 def runs_by_job(jobs) -> dict[str, list[str]]:
@@ -110,8 +116,12 @@ def _store_answers(uri: str) -> bool:
 
 # Most important first: a narrow terminal leaves out the last ones (`list_jobs` says which).
 LIST_COLUMNS = [
-    Column("job id", required=True), Column("status"), Column("MLflow run(s)", shorten=True),
-    Column("start"), Column("end"), Column("entrypoint", wrap=True),
+    Column("job id", required=True),
+    Column("status"),
+    Column("MLflow run(s)", shorten=True),
+    Column("start"),
+    Column("end"),
+    Column("entrypoint", wrap=True),
 ]
 
 
@@ -131,8 +141,14 @@ def list_jobs(client, address: str, as_json: bool = False) -> int:
         console.print(f"no jobs on the Ray cluster at {address}")
         return 0
     rows = [
-        [job.submission_id, str(job.status), "\n".join(runs.get(job.submission_id, [])) or "-",
-         when(job.start_time), when(job.end_time), job.entrypoint or "-"]
+        [
+            job.submission_id,
+            str(job.status),
+            "\n".join(runs.get(job.submission_id, [])) or "-",
+            when(job.start_time),
+            when(job.end_time),
+            job.entrypoint or "-",
+        ]
         for job in jobs
     ]
     print_table(f"Ray jobs at {address}", LIST_COLUMNS, rows, see_all="`orchestrate jobs status JOB_ID`, --json")
@@ -149,10 +165,17 @@ def show_status(client, address: str, job_id: str, as_json: bool = False) -> int
     if as_json:
         print_json(job_record(job, runs))
         return 0
-    print_fields(f"job {job_id}", [
-        ("status", str(job.status)), ("message", job.message or "-"), ("start", when(job.start_time)),
-        ("end", when(job.end_time)), ("entrypoint", job.entrypoint or "-"), ("MLflow run(s)", "\n".join(runs) or "-"),
-    ])
+    print_fields(
+        f"job {job_id}",
+        [
+            ("status", str(job.status)),
+            ("message", job.message or "-"),
+            ("start", when(job.start_time)),
+            ("end", when(job.end_time)),
+            ("entrypoint", job.entrypoint or "-"),
+            ("MLflow run(s)", "\n".join(runs) or "-"),
+        ],
+    )
     return 0
 
 

@@ -39,5 +39,11 @@ def main(cfg: DictConfig) -> None:
         outcome = run_pipeline(cfg)
     except OrchestratorError as err:
         report_and_exit(err)
-    print_compression_summary("pipeline finished", outcome.run_id, outcome.experiment_id, outcome.tracking_uri,
-                              outcome.compression, {"training run": outcome.train_run_id})
+    print_compression_summary(
+        "pipeline finished",
+        outcome.run_id,
+        outcome.experiment_id,
+        outcome.tracking_uri,
+        outcome.compression,
+        {"training run": outcome.train_run_id},
+    )

@@ -21,12 +21,20 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="orchestrate resume", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_id", metavar="RUN_ID", help="the MLflow run id of an interrupted or failed training run")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db)")
+    parser.add_argument(
+        "--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db)"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     try:
         outcome = run_resume(args.run_id, args.tracking_uri)
     except (OrchestratorError, KeyboardInterrupt) as err:
         report_and_exit(err if str(err) else RunInterrupted("interrupted"))
-    print_run_summary("training run resumed and finished", outcome.run_id, outcome.experiment_id, outcome.tracking_uri,
-                      outcome.metrics, {"best checkpoint": outcome.best_checkpoint or "-"})
+    print_run_summary(
+        "training run resumed and finished",
+        outcome.run_id,
+        outcome.experiment_id,
+        outcome.tracking_uri,
+        outcome.metrics,
+        {"best checkpoint": outcome.best_checkpoint or "-"},
+    )

@@ -40,7 +40,7 @@ def parse_args(argv: list[str]) -> SubmitOptions:
     parser.add_argument("--working-dir", default=".", type=Path, help="the directory shipped to the cluster (default: .)")
     if "--" in argv:
         cut = argv.index("--")
-        options, command = argv[:cut], argv[cut + 1:]
+        options, command = argv[:cut], argv[cut + 1 :]
     else:
         options, command = argv, []
     args = parser.parse_args(options)
@@ -74,4 +74,3 @@ def main() -> None:
     except OrchestratorError as err:
         report_and_exit(err)
     sys.exit(code)
-

@@ -1,10 +1,10 @@
 """`orchestrate train [OVERRIDES]`: one training run on Ray, tracked in one MLflow run.
 
-    orchestrate train data=digits model=mlp trainer.max_epochs=10 scaling.num_workers=2
-    orchestrate train model=cnn optimizer=sgd optimizer.lr=0.05 scheduler=cosine
-    orchestrate train data=csv data.path=my.csv data.label_column=label
-    orchestrate train model._target_=mypkg.MyLitModule data._target_=mypkg.MyDataModule
-    orchestrate train --cfg job            # print the composed config and exit
+orchestrate train data=digits model=mlp trainer.max_epochs=10 scaling.num_workers=2
+orchestrate train model=cnn optimizer=sgd optimizer.lr=0.05 scheduler=cosine
+orchestrate train data=csv data.path=my.csv data.label_column=label
+orchestrate train model._target_=mypkg.MyLitModule data._target_=mypkg.MyDataModule
+orchestrate train --cfg job            # print the composed config and exit
 """
 
 from __future__ import annotations
@@ -42,7 +42,14 @@ def main(cfg: DictConfig):
     if trial:
         return outcome
     print_run_summary(
-        "training run finished", outcome.run_id, outcome.experiment_id, outcome.tracking_uri, outcome.metrics,
-        {**({"early stopping": outcome.stop_reason} if outcome.stop_reason else {}),
-         "best checkpoint": outcome.best_checkpoint or "-", "Ray storage": outcome.storage_path or "-"},
+        "training run finished",
+        outcome.run_id,
+        outcome.experiment_id,
+        outcome.tracking_uri,
+        outcome.metrics,
+        {
+            **({"early stopping": outcome.stop_reason} if outcome.stop_reason else {}),
+            "best checkpoint": outcome.best_checkpoint or "-",
+            "Ray storage": outcome.storage_path or "-",
+        },
     )

@@ -45,8 +45,11 @@ def check_distillable(config: dict[str, Any], distill: DistillConfig, datamodule
         raise ConfigError(STUDENT_KEY, f"the student does not build: its {err.key} {err.problem}", fix) from err
     student_params, teacher_params = count_params(student)[0], count_params(teacher)[0]
     if student_params >= teacher_params:
-        raise ConfigError(STUDENT_KEY, f"{distill.student} gives a student of {student_params:,} parameters, not fewer "
-                          f"than the teacher's {teacher_params:,}", fix)
+        raise ConfigError(
+            STUDENT_KEY,
+            f"{distill.student} gives a student of {student_params:,} parameters, not fewer than the teacher's {teacher_params:,}",
+            fix,
+        )
 
 
 def _standalone(model_config: dict[str, Any], datamodule) -> dict[str, Any]:
@@ -74,11 +77,10 @@ def distillation_config(config: dict[str, Any], distill: DistillConfig, teacher_
     return trained
 
 
-def distill_student(config: dict[str, Any], distill: DistillConfig, teacher_checkpoint: Path, datamodule,
-                    run_id: str, tracking_uri: str):
+def distill_student(config: dict[str, Any], distill: DistillConfig, teacher_checkpoint: Path, datamodule, run_id: str, tracking_uri: str):
     """Train the student on Ray into run `run_id`; returns the student LitModule with its best weights."""
     state = fit_best_state(distillation_config(config, distill, teacher_checkpoint, datamodule), run_id, tracking_uri)
     student = build_model({**config, "model": student_model_config(config, distill)}, datamodule)
     # The distillation module holds the student as `net` (and the frozen teacher beside it).
-    student.load_state_dict({key[len("net."):]: value for key, value in state.items() if key.startswith("net.")})
+    student.load_state_dict({key[len("net.") :]: value for key, value in state.items() if key.startswith("net.")})
     return student.eval()

@@ -70,8 +70,11 @@ def run_compress(cfg: DictConfig):
             load_model(config, checkpoint)
         except RuntimeError as err:  # shapes or keys that do not match the configured model
             key = "source.run_id" if source.run_id else "source.checkpoint"
-            raise ConfigError(key, f"the checkpoint does not fit the model config ({str(err).splitlines()[0]})",
-                              "pass the model=/model.* overrides it was trained with") from err
+            raise ConfigError(
+                key,
+                f"the checkpoint does not fit the model config ({str(err).splitlines()[0]})",
+                "pass the model=/model.* overrides it was trained with",
+            ) from err
 
         connect(typed.cluster, user_code_runtime_env(config))
         exp_id = experiment_id(client, typed.tracking.experiment)

@@ -47,8 +47,11 @@ def held_out_split(datamodule) -> tuple[torch.Tensor, torch.Tensor]:
     for batch in datamodule.test_dataloader():
         x, y = batch_parts(batch)
         if x is None or y is None:
-            raise ConfigError("data._target_", f"{type(datamodule).__name__}'s test batches are not (input, target) tensors",
-                              "compression measures every variant on test batches shaped as (inputs, labels)")
+            raise ConfigError(
+                "data._target_",
+                f"{type(datamodule).__name__}'s test batches are not (input, target) tensors",
+                "compression measures every variant on test batches shaped as (inputs, labels)",
+            )
         inputs.append(x)
         labels.append(y)
     return torch.cat(inputs), torch.cat(labels)
@@ -72,7 +75,7 @@ def speed(variant: Variant, inputs: torch.Tensor, config: MeasureConfig) -> dict
     singles = list(inputs[: min(len(inputs), 256)].split(1))
     size = config.throughput_batch_size
     repeated = inputs.repeat((size // len(inputs)) + 1, *([1] * (inputs.dim() - 1))) if len(inputs) < size else inputs
-    batches = [repeated[i: i + size] for i in range(0, len(repeated) - size + 1, size)]
+    batches = [repeated[i : i + size] for i in range(0, len(repeated) - size + 1, size)]
     with torch.inference_mode():
         latency = _timings_s(variant.predict, singles, config.num_warmup, config.num_repeats) * 1000.0
         batch_s = _timings_s(variant.predict, batches, max(1, config.num_warmup // 10), config.num_throughput_repeats)
@@ -83,8 +86,9 @@ def speed(variant: Variant, inputs: torch.Tensor, config: MeasureConfig) -> dict
     }
 
 
-def measure(variant: Variant, inputs: torch.Tensor, labels: torch.Tensor, quality: Quality,
-            config: MeasureConfig, baseline: float | None) -> dict[str, float]:
+def measure(
+    variant: Variant, inputs: torch.Tensor, labels: torch.Tensor, quality: Quality, config: MeasureConfig, baseline: float | None
+) -> dict[str, float]:
     """Every metric of the compression contract (docs/architecture.md) for one variant: `quality.keys` (its change
     against `baseline`, the baseline's `quality.metric`; 0 for the baseline itself, None) and
     SIZE_AND_SPEED_KEYS."""

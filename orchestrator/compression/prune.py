@@ -46,8 +46,11 @@ def channel_targets(net: nn.Module, layer_patterns: Sequence[str]) -> list[nn.Mo
     (fnmatch), or every prunable layer but the output layer when there are none."""
     if not layer_patterns:
         return prunable_layers(net)[:-1]
-    return [module for name, module in net.named_modules()
-            if isinstance(module, PRUNABLE) and any(fnmatch(name, pattern) for pattern in layer_patterns)]
+    return [
+        module
+        for name, module in net.named_modules()
+        if isinstance(module, PRUNABLE) and any(fnmatch(name, pattern) for pattern in layer_patterns)
+    ]
 
 
 def check_channel_layers(model: nn.Module, layer_patterns: Sequence[str]) -> None:
@@ -57,12 +60,16 @@ def check_channel_layers(model: nn.Module, layer_patterns: Sequence[str]) -> Non
     names = [name for name, module in net.named_modules() if isinstance(module, PRUNABLE)]
     for i, pattern in enumerate(layer_patterns):
         if not any(fnmatch(name, pattern) for name in names):
-            raise ConfigError(f"compression.prune.channel_layers[{i}]", f"{pattern!r} matches no Linear/Conv layer of the network",
-                              f"its layers are named like {names[:3]}")
+            raise ConfigError(
+                f"compression.prune.channel_layers[{i}]",
+                f"{pattern!r} matches no Linear/Conv layer of the network",
+                f"its layers are named like {names[:3]}",
+            )
 
 
-def prune_structured(model: nn.Module, net_attribute: str, ratio: float, example_input: torch.Tensor,
-                     layer_patterns: Sequence[str] = ()) -> nn.Module:
+def prune_structured(
+    model: nn.Module, net_attribute: str, ratio: float, example_input: torch.Tensor, layer_patterns: Sequence[str] = ()
+) -> nn.Module:
     """A copy of `model` whose `net_attribute` network lost `ratio` of the output neurons/channels of
     the layers `channel_targets` picks (L2-magnitude importance); Torch-Pruning removes the matching
     inputs of the layers that consume them, so the graph stays consistent. Every other layer keeps its
@@ -73,8 +80,11 @@ def prune_structured(model: nn.Module, net_attribute: str, ratio: float, example
     net = getattr(pruned, net_attribute)
     targets = channel_targets(net, layer_patterns)
     pruner = tp.pruner.MagnitudePruner(
-        net, example_input, importance=tp.importance.MagnitudeImportance(p=2),
-        pruning_ratio=ratio, ignored_layers=[layer for layer in prunable_layers(net) if layer not in targets],
+        net,
+        example_input,
+        importance=tp.importance.MagnitudeImportance(p=2),
+        pruning_ratio=ratio,
+        ignored_layers=[layer for layer in prunable_layers(net) if layer not in targets],
     )
     pruner.step()
     return pruned

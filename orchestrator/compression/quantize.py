@@ -56,8 +56,14 @@ def onnx_fp32(net: nn.Module, example_input: torch.Tensor, opset: int) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            copy.deepcopy(net).eval(), (example_input,), buffer, input_names=["input"], output_names=["logits"],
-            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset, dynamo=False,
+            copy.deepcopy(net).eval(),
+            (example_input,),
+            buffer,
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
         )
     return buffer.getvalue()
 

@@ -45,8 +45,9 @@ def fine_tune_config(config: dict[str, Any], weights_path: Path, epochs: int, lr
     return tuned
 
 
-def fine_tune(config: dict[str, Any], model, work_dir: Path, run_id: str, tracking_uri: str,
-              epochs: int, lr: float | None, keep_sparsity: bool):
+def fine_tune(
+    config: dict[str, Any], model, work_dir: Path, run_id: str, tracking_uri: str, epochs: int, lr: float | None, keep_sparsity: bool
+):
     """Fine-tune `model` (a LitModule, possibly pruned) on Ray; returns it holding the best weights."""
     weights_path = work_dir / f"{run_id}-start.ckpt"
     torch.save({"state_dict": model.state_dict()}, weights_path)

@@ -16,8 +16,22 @@ from orchestrator.console import Column, print_table  # noqa: E402
 
 def columns(quality: Quality) -> tuple[str, ...]:
     """The summary table's columns: the variant, its quality metric and change, size, speed, the gate."""
-    return ("variant", "stage", "status", quality.metric, quality.change, "size_bytes", "num_params", "nonzero_params",
-            "latency_ms_p50", "latency_ms_p95", "throughput_sps", "passed", "why", "run_id")
+    return (
+        "variant",
+        "stage",
+        "status",
+        quality.metric,
+        quality.change,
+        "size_bytes",
+        "num_params",
+        "nonzero_params",
+        "latency_ms_p50",
+        "latency_ms_p95",
+        "throughput_sps",
+        "passed",
+        "why",
+        "run_id",
+    )
 
 
 def pareto_front(points: list[tuple[float, float]], higher_is_better: bool = True) -> list[tuple[float, float]]:
@@ -58,19 +72,35 @@ def summary_rows(results: list[VariantResult], quality: Quality) -> dict[str, li
     """The summary table, column-wise (for mlflow.log_table)."""
     table: dict[str, list] = {column: [] for column in columns(quality)}
     for r in results:
-        row = {"variant": r.name, "stage": r.stage, "status": r.status, "passed": r.passed,
-               "why": "; ".join(r.failed_checks), "run_id": r.run_id}
+        row = {
+            "variant": r.name,
+            "stage": r.stage,
+            "status": r.status,
+            "passed": r.passed,
+            "why": "; ".join(r.failed_checks),
+            "run_id": r.run_id,
+        }
         for column in table:
             table[column].append(row.get(column, r.metrics.get(column)))
     return table
 
 
-def print_variants(results: list[VariantResult], decision: Decision, version: str | None, model_name: str,
-                   quality: Quality, skipped: dict[str, str] | None = None) -> None:
+def print_variants(
+    results: list[VariantResult],
+    decision: Decision,
+    version: str | None,
+    model_name: str,
+    quality: Quality,
+    skipped: dict[str, str] | None = None,
+) -> None:
     """The rich table of every variant, then the gate's reasons and the champion decision in plain words."""
     from orchestrator.console import console  # looked up when called: tests point it at a pipe
-    table_columns = [Column("variant", required=True), *(Column(h, justify="right") for h in
-               (quality.metric, quality.change, "KiB", "smaller", "p50 ms", "faster")), Column("gate")]
+
+    table_columns = [
+        Column("variant", required=True),
+        *(Column(h, justify="right") for h in (quality.metric, quality.change, "KiB", "smaller", "p50 ms", "faster")),
+        Column("gate"),
+    ]
     baseline = next((r.metrics for r in results if r.stage == "baseline" and r.metrics), {})
     rows, styles = [], []
     for r in results:
@@ -82,12 +112,26 @@ def print_variants(results: list[VariantResult], decision: Decision, version: st
         smaller = f"{baseline['size_bytes'] / m['size_bytes']:.2f}x" if baseline else "-"
         faster = f"{baseline['latency_ms_p50'] / m['latency_ms_p50']:.2f}x" if baseline else "-"
         champion = decision.champion is r
-        rows.append([f"{r.name}*" if champion else r.name, f"{m[quality.metric]:.4f}", f"{m[quality.change]:+.4f}",
-                     f"{m['size_bytes'] / 1024:.0f}", smaller, f"{m['latency_ms_p50']:.3f}", faster,
-                     "pass" if r.passed else "fail"])
+        rows.append(
+            [
+                f"{r.name}*" if champion else r.name,
+                f"{m[quality.metric]:.4f}",
+                f"{m[quality.change]:+.4f}",
+                f"{m['size_bytes'] / 1024:.0f}",
+                smaller,
+                f"{m['latency_ms_p50']:.3f}",
+                faster,
+                "pass" if r.passed else "fail",
+            ]
+        )
         styles.append("bold green" if champion else None if r.passed else "yellow")
-    print_table("compression variants (size and speed against the baseline)", table_columns, rows,
-                see_all="summary/variants.json in the parent run", row_styles=styles)
+    print_table(
+        "compression variants (size and speed against the baseline)",
+        table_columns,
+        rows,
+        see_all="summary/variants.json in the parent run",
+        row_styles=styles,
+    )
     console.print("  * champion")
     for r in results:
         if r.failed_checks and r.status == "FINISHED":
@@ -106,19 +150,19 @@ def print_variants(results: list[VariantResult], decision: Decision, version: st
         console.print(f"[bold green]champion:[/] {decision.reason}; registered {model_name} version {version} with alias champion")
 
 
-def print_compression_summary(title: str, run_id: str, experiment_id: str, tracking_uri: str, outcome,
-                              where: dict[str, str] | None = None) -> None:
+def print_compression_summary(
+    title: str, run_id: str, experiment_id: str, tracking_uri: str, outcome, where: dict[str, str] | None = None
+) -> None:
     """The end-of-run summary of `pipeline` and `compress`: the champion's quality and change, which
     variant it is and why, the variants that failed (`outcome`: a CompressionOutcome)."""
     from orchestrator.console import print_run_summary
 
     decision = outcome.decision
-    where = {**(where or {}),
-             "champion": f"{decision.champion.name} ({decision.reason})" if decision.champion else decision.reason}
+    where = {**(where or {}), "champion": f"{decision.champion.name} ({decision.reason})" if decision.champion else decision.reason}
     if outcome.failed:
         where["failed variants"] = ", ".join(r.name for r in outcome.failed)
     champion = decision.champion.metrics if decision.champion else {}
     quality = outcome.quality
-    print_run_summary(title, run_id, experiment_id, tracking_uri,
-                      {k: champion[k] for k in (quality.metric, quality.change) if k in champion}, where)
-
+    print_run_summary(
+        title, run_id, experiment_id, tracking_uri, {k: champion[k] for k in (quality.metric, quality.change) if k in champion}, where
+    )

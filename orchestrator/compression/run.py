@@ -23,7 +23,6 @@ from orchestrator.tracking.tags import (
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class CompressionOutcome:
     """The variants, the champion decision and its registered version, how variants were scored, and
@@ -52,8 +51,9 @@ def work_folder(storage_dir: str, run_id: str) -> Path:
     return folder
 
 
-def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, checkpoint: Path,
-                        parent_run_id: str, experiment_id: str, tracking_uri: str) -> CompressionOutcome:
+def compress_checkpoint(
+    config: dict[str, Any], compression: CompressionConfig, checkpoint: Path, parent_run_id: str, experiment_id: str, tracking_uri: str
+) -> CompressionOutcome:
     """Make and measure every variant of `checkpoint` as child runs of `parent_run_id`, gate them,
     register the champion, and log the Pareto figure and the summary table into the parent run."""
     import mlflow
@@ -81,8 +81,9 @@ def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, 
     datamodule.setup("fit")
     inputs, labels = held_out_split(datamodule)
     quality = quality_of(config, datamodule, model, inputs)
-    context = StageContext(config, compression, model, datamodule, teacher, work_dir, inputs, labels, quality,
-                           parent_run_id, experiment_id, tracking_uri)
+    context = StageContext(
+        config, compression, model, datamodule, teacher, work_dir, inputs, labels, quality, parent_run_id, experiment_id, tracking_uri
+    )
     skipped = skipped_methods(compression, model)
     for method, reason in skipped.items():
         log.warning("%s skipped: %s", method, reason)
@@ -103,6 +104,5 @@ def compress_checkpoint(config: dict[str, Any], compression: CompressionConfig, 
         client.set_tag(parent_run_id, TAG_FAILED_VARIANTS, ", ".join(r.name for r in outcome.failed))
     if skipped:
         client.set_tag(parent_run_id, TAG_SKIPPED, "; ".join(f"{method}: {reason}" for method, reason in skipped.items())[:5000])
-    print_variants(outcome.results, outcome.decision, outcome.registered_version, compression.registered_model_name, quality,
-                   skipped)
+    print_variants(outcome.results, outcome.decision, outcome.registered_version, compression.registered_model_name, quality, skipped)
     return outcome

@@ -30,7 +30,6 @@ from orchestrator.tracking.tags import TAG_ERROR, TAG_STAGE, TAG_VARIANT
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class StageContext:
     """What every stage works from.
@@ -97,10 +96,19 @@ def _unstructured(sparsity: float):
         settings = ctx.compression.prune
         pruned = prune.prune_unstructured(ctx.model, sparsity)
         if settings.finetune_epochs:
-            pruned = fine_tune(ctx.config, pruned, ctx.work_dir, run_id, ctx.tracking_uri, settings.finetune_epochs,
-                               settings.finetune_lr, keep_sparsity=True)
+            pruned = fine_tune(
+                ctx.config,
+                pruned,
+                ctx.work_dir,
+                run_id,
+                ctx.tracking_uri,
+                settings.finetune_epochs,
+                settings.finetune_lr,
+                keep_sparsity=True,
+            )
         name = f"prune-unstructured-{_percent(sparsity)}"
         return _float_variant(name, "prune", getattr(pruned, "net", pruned), {"sparsity": sparsity})
+
     return make
 
 
@@ -109,9 +117,18 @@ def _structured(ratio: float):
         settings = ctx.compression.prune
         pruned = prune.prune_structured(ctx.model, "net", ratio, ctx.example_input, settings.channel_layers)
         if settings.finetune_epochs:
-            pruned = fine_tune(ctx.config, pruned, ctx.work_dir, run_id, ctx.tracking_uri, settings.finetune_epochs,
-                               settings.finetune_lr, keep_sparsity=False)
+            pruned = fine_tune(
+                ctx.config,
+                pruned,
+                ctx.work_dir,
+                run_id,
+                ctx.tracking_uri,
+                settings.finetune_epochs,
+                settings.finetune_lr,
+                keep_sparsity=False,
+            )
         return _float_variant(f"prune-structured-{_percent(ratio)}", "prune", pruned.net, {"channel_ratio": ratio})
+
     return make
 
 
@@ -128,20 +145,30 @@ def _quantized(method: str):
     def make(ctx: StageContext, run_id: str) -> Variant:
         settings = ctx.compression.quantize
         total, nonzero = count_params(ctx.net)
-        common = dict(name=f"quantize-{method}-int8", stage="quantize", num_params=total, nonzero_params=nonzero,
-                      params={"method": method, "engine": settings.engine if method != "onnx" else "onnxruntime"})
+        common = dict(
+            name=f"quantize-{method}-int8",
+            stage="quantize",
+            num_params=total,
+            nonzero_params=nonzero,
+            params={"method": method, "engine": settings.engine if method != "onnx" else "onnxruntime"},
+        )
         if method == "dynamic":
             return TorchVariant(**common, module=quantize.dynamic_int8(ctx.net, settings.engine), scripted=True)
         if method == "static":
             return TorchVariant(**common, module=quantize.static_int8(ctx.net, settings.engine, _calibration(ctx)), scripted=True)
         return OnnxVariant(**common, model_bytes=quantize.onnx_int8(ctx.net, ctx.example_input, settings.onnx_opset))
+
     return make
 
 
 def _distill_params(compression: CompressionConfig) -> dict[str, Any]:
     settings = compression.distill
-    return {**{f"student.{key}": value for key, value in settings.student.items()},
-            "init_from_teacher": settings.init_from_teacher, "temperature": settings.temperature, "alpha": settings.alpha}
+    return {
+        **{f"student.{key}": value for key, value in settings.student.items()},
+        "init_from_teacher": settings.init_from_teacher,
+        "temperature": settings.temperature,
+        "alpha": settings.alpha,
+    }
 
 
 def _distilled(ctx: StageContext, run_id: str) -> Variant:
@@ -164,11 +191,15 @@ def skip_reasons(model) -> dict[str, str]:
     reasons = {}
     name = type(model).__name__
     if not isinstance(getattr(model, "net", None), torch.nn.Module):
-        reasons[STRUCTURED_PRUNING] = (f"{name} has no `net` attribute holding its network, which structured pruning "
-                                       "narrows and the fine-tune rebuilds the module around")
+        reasons[STRUCTURED_PRUNING] = (
+            f"{name} has no `net` attribute holding its network, which structured pruning "
+            "narrows and the fine-tune rebuilds the module around"
+        )
     if not isinstance(model, (ClassifierLitModule, NextTokenLitModule)):
-        reasons[DISTILLATION] = (f"{name} is not a trainers ClassifierLitModule or NextTokenLitModule, whose `net` and "
-                                 "`training_loss` distillation trains the student through")
+        reasons[DISTILLATION] = (
+            f"{name} is not a trainers ClassifierLitModule or NextTokenLitModule, whose `net` and "
+            "`training_loss` distillation trains the student through"
+        )
     return reasons
 
 
@@ -179,14 +210,19 @@ def plan(compression: CompressionConfig, skipped: dict[str, str] | None = None) 
     planned = [PlannedVariant("baseline", "baseline", {}, _baseline)]
     for stage in compression.stages:
         if stage == "prune":
-            planned += [PlannedVariant("prune", f"prune-unstructured-{_percent(s)}", {"sparsity": s}, _unstructured(s))
-                        for s in compression.prune.sparsities]
+            planned += [
+                PlannedVariant("prune", f"prune-unstructured-{_percent(s)}", {"sparsity": s}, _unstructured(s))
+                for s in compression.prune.sparsities
+            ]
             if STRUCTURED_PRUNING not in skipped:
-                planned += [PlannedVariant("prune", f"prune-structured-{_percent(r)}", {"channel_ratio": r}, _structured(r))
-                            for r in compression.prune.channel_ratios]
+                planned += [
+                    PlannedVariant("prune", f"prune-structured-{_percent(r)}", {"channel_ratio": r}, _structured(r))
+                    for r in compression.prune.channel_ratios
+                ]
         elif stage == "quantize":
-            planned += [PlannedVariant("quantize", f"quantize-{m}-int8", {"method": m}, _quantized(m))
-                        for m in compression.quantize.methods]
+            planned += [
+                PlannedVariant("quantize", f"quantize-{m}-int8", {"method": m}, _quantized(m)) for m in compression.quantize.methods
+            ]
         elif stage == "distill" and DISTILLATION not in skipped:
             planned.append(PlannedVariant("distill", student_name(compression.distill), _distill_params(compression), _distilled))
     return planned
@@ -224,8 +260,10 @@ def run_variant(ctx: StageContext, planned: PlannedVariant, baseline: float | No
 
 def skipped_methods(compression: CompressionConfig, model) -> dict[str, str]:
     """The skip_reasons of the methods the configured stages would use."""
-    wanted = {STRUCTURED_PRUNING: "prune" in compression.stages and bool(compression.prune.channel_ratios),
-              DISTILLATION: "distill" in compression.stages}
+    wanted = {
+        STRUCTURED_PRUNING: "prune" in compression.stages and bool(compression.prune.channel_ratios),
+        DISTILLATION: "distill" in compression.stages,
+    }
     return {method: reason for method, reason in skip_reasons(model).items() if wanted[method]}
 
 

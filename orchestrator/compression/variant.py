@@ -104,8 +104,11 @@ class TorchVariant(Variant):
         with warnings.catch_warnings(), _logger_level("mlflow.pytorch", logging.ERROR):
             warnings.filterwarnings("ignore", message=r".*looks like a TorchScript archive.*")
             return mlflow.pytorch.log_model(
-                scripted, name="model", serialization_format="pickle",
-                signature=infer_signature(example_input.numpy(), output.numpy()), input_example=example_input.numpy(),
+                scripted,
+                name="model",
+                serialization_format="pickle",
+                signature=infer_signature(example_input.numpy(), output.numpy()),
+                input_example=example_input.numpy(),
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"],
             )
 
@@ -153,8 +156,11 @@ class OnnxVariant(Variant):
         output = self.predict(example_input).numpy()
         signature = infer_signature(example_input.numpy(), output)
         return mlflow.onnx.log_model(
-            onnx.load_from_string(self.model_bytes), name="model", signature=signature,
-            input_example=example_input.numpy(), save_as_external_data=False,
+            onnx.load_from_string(self.model_bytes),
+            name="model",
+            signature=signature,
+            input_example=example_input.numpy(),
+            save_as_external_data=False,
             pip_requirements=[f"onnx=={onnx.__version__}", f"onnxruntime=={_onnxruntime_version()}", f"mlflow=={mlflow.__version__}"],
         )
 

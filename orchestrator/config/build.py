@@ -30,7 +30,8 @@ def _config_error(group: str, err: Exception) -> ConfigError:
     message = str(cause)
     if isinstance(err, InstantiationException) and "Error locating target" in str(err):
         return ConfigError(
-            f"{group}._target_", str(err).split("\n")[0],
+            f"{group}._target_",
+            str(err).split("\n")[0],
             "check the spelling, and that the module is importable from the working directory",
         )
     if isinstance(cause, TypeError) and "unexpected keyword argument" in message:
@@ -49,7 +50,8 @@ def locate_target(group: str, node: dict, any_callable: bool = False) -> type:
         return get_object(target) if any_callable else get_class(target)
     except Exception as err:  # ImportError, AttributeError, ValueError from Hydra's locate
         raise ConfigError(
-            f"{group}._target_", f"cannot import {target!r} ({err.__class__.__name__}: {str(err).splitlines()[0]})",
+            f"{group}._target_",
+            f"cannot import {target!r} ({err.__class__.__name__}: {str(err).splitlines()[0]})",
             "check the spelling, and that the module is importable from the working directory",
         ) from err
 
@@ -96,8 +98,13 @@ def drop_unwritten_keys(config: dict[str, Any], written: set[str]) -> dict[str, 
         for key in unused:
             del node[key]
         if unused:
-            log.info("%s._target_=%s does not take %s (from the default %s group): left out", group, node["_target_"],
-                     ", ".join(f"{group}.{k}" for k in unused), group)
+            log.info(
+                "%s._target_=%s does not take %s (from the default %s group): left out",
+                group,
+                node["_target_"],
+                ", ".join(f"{group}.{k}" for k in unused),
+                group,
+            )
     return config
 
 

@@ -76,8 +76,9 @@ class QuantizeConfig:
     def __post_init__(self):
         for i, method in enumerate(self.methods):
             if method not in QUANTIZE_METHODS:
-                raise ConfigError(f"compression.quantize.methods[{i}]", f"unknown backend {method!r}",
-                                  f"choose from {list(QUANTIZE_METHODS)}")
+                raise ConfigError(
+                    f"compression.quantize.methods[{i}]", f"unknown backend {method!r}", f"choose from {list(QUANTIZE_METHODS)}"
+                )
         if self.engine not in TORCH_ENGINES:
             raise ConfigError("compression.quantize.engine", f"unknown engine {self.engine!r}", f"choose from {list(TORCH_ENGINES)}")
         if self.num_calibration_batches <= 0:
@@ -176,8 +177,11 @@ class CompressionConfig:
         if self.max_acc_drop < 0:
             raise ConfigError("compression.max_acc_drop", f"must be >= 0, got {self.max_acc_drop}")
         if not (math.isfinite(self.max_ppl_increase) and self.max_ppl_increase >= 0):
-            raise ConfigError("compression.max_ppl_increase", f"must be a finite number >= 0, got {self.max_ppl_increase}",
-                              "e.g. compression.max_ppl_increase=0.05 (5% above the baseline's perplexity)")
+            raise ConfigError(
+                "compression.max_ppl_increase",
+                f"must be a finite number >= 0, got {self.max_ppl_increase}",
+                "e.g. compression.max_ppl_increase=0.05 (5% above the baseline's perplexity)",
+            )
         if self.max_size_bytes is not None and self.max_size_bytes <= 0:
             raise ConfigError("compression.max_size_bytes", f"must be > 0, got {self.max_size_bytes}")
         if self.max_latency_ms is not None and self.max_latency_ms <= 0:
@@ -216,8 +220,9 @@ class CompressConfig(TrainConfig):
     def __post_init__(self):
         super().__post_init__()
         if bool(self.source.run_id) == bool(self.source.checkpoint):
-            raise ConfigError("source", "give exactly one of source.run_id and source.checkpoint",
-                              "e.g. orchestrate compress source.run_id=<RUN_ID>")
+            raise ConfigError(
+                "source", "give exactly one of source.run_id and source.checkpoint", "e.g. orchestrate compress source.run_id=<RUN_ID>"
+            )
 
 
 def register_schemas() -> None:

@@ -99,7 +99,8 @@ class ScalingConfig:
         _positive("scaling.num_workers", self.num_workers)
         if self.min_workers is not None and not 0 < self.min_workers <= self.num_workers:
             raise ConfigError(
-                "scaling.min_workers", f"must be in [1, scaling.num_workers={self.num_workers}], got {self.min_workers}",
+                "scaling.min_workers",
+                f"must be in [1, scaling.num_workers={self.num_workers}], got {self.min_workers}",
                 "or null for a fixed number of workers",
             )
         _positive("scaling.cpus_per_worker", self.cpus_per_worker)
@@ -239,6 +240,3 @@ def validate(cfg: DictConfig, schema: type = TrainConfig):
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "config"
         raise ConfigError(key, str(err).splitlines()[0]) from err
-
-
-

@@ -57,9 +57,14 @@ def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     """A TCP connect to the dashboard, so a wrong address fails in seconds instead of hanging."""
     parts = urlsplit(address)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    check_tcp(parts.hostname, port, timeout_s, ADDRESS_FLAG,
-              f"start the cluster (deploy/local/cluster up) or fix {ADDRESS_FLAG} / RAY_ADDRESS "
-              f"(the head's dashboard, port {DEFAULT_DASHBOARD_PORT} by default)")
+    check_tcp(
+        parts.hostname,
+        port,
+        timeout_s,
+        ADDRESS_FLAG,
+        f"start the cluster (deploy/local/cluster up) or fix {ADDRESS_FLAG} / RAY_ADDRESS "
+        f"(the head's dashboard, port {DEFAULT_DASHBOARD_PORT} by default)",
+    )
 
 
 def auth_token() -> str | None:
@@ -87,12 +92,16 @@ def cluster_errors(address: str, job_id: str | None = None):
         text = str(err)
         if "Forbidden" in text or "invalid" in text.lower():
             problem = "refused the auth token"
-            fix = ("use the head's token: copy it from the head's ~/.ray/auth_token (or `ray get-auth-token` there) "
-                   "into ~/.ray/auth_token here, or set RAY_AUTH_TOKEN")
+            fix = (
+                "use the head's token: copy it from the head's ~/.ray/auth_token (or `ray get-auth-token` there) "
+                "into ~/.ray/auth_token here, or set RAY_AUTH_TOKEN"
+            )
         else:
             problem = "requires an auth token and none was found here"
-            fix = ("put the head's token in ~/.ray/auth_token (`ray get-auth-token` on the head prints it) "
-                   "or set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH)")
+            fix = (
+                "put the head's token in ~/.ray/auth_token (`ray get-auth-token` on the head prints it) "
+                "or set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH)"
+            )
         raise ClusterError(f"{ADDRESS_FLAG}: the Ray cluster at {address} {problem}; {fix}") from err
     except ConnectionError as err:  # requests' and the builtin one
         raise ClusterError(f"{ADDRESS_FLAG}: lost the connection to {address} ({err}); is the cluster up?") from err
@@ -102,8 +111,7 @@ def cluster_errors(address: str, job_id: str | None = None):
             raise ClusterError(no_job_agent_message(address)) from err
         if job_id and ("404" in text or "does not exist" in text):
             raise ClusterError(
-                f"JOB_ID: no job {job_id!r} on the Ray cluster at {address}; "
-                f"`orchestrate jobs list {ADDRESS_FLAG} {address}` shows the ids"
+                f"JOB_ID: no job {job_id!r} on the Ray cluster at {address}; `orchestrate jobs list {ADDRESS_FLAG} {address}` shows the ids"
             ) from err
         raise ClusterError(f"{ADDRESS_FLAG}: the Ray cluster at {address} refused the request: {text}") from err
     except Exception as err:  # requests' and Ray's own exceptions (timeouts, RPC errors)
@@ -124,8 +132,8 @@ def no_job_agent_message(address: str, waited_s: float | None = None) -> str:
     waited = f" (still after {waited_s:.0f} s)" if waited_s is not None else ""
     return (
         f"{ADDRESS_FLAG}: the Ray cluster at {address} has no job agent running on its head node{waited}, so it "
-        "cannot take or stop jobs (Ray answers HTTP 500 \"No available agent\"). Look at dashboard_agent.log in the "
-        "head's Ray session logs (<temp dir>/session_latest/logs/, /tmp/ray by default): \"address already in use\" "
+        'cannot take or stop jobs (Ray answers HTTP 500 "No available agent"). Look at dashboard_agent.log in the '
+        'head\'s Ray session logs (<temp dir>/session_latest/logs/, /tmp/ray by default): "address already in use" '
         f"means another Ray on that machine holds the agent's port ({DEFAULT_DASHBOARD_AGENT_LISTEN_PORT} unless "
         "--dashboard-agent-listen-port says otherwise), the usual cause; restart the head with a free "
         "--dashboard-agent-listen-port (deploy/local/cluster picks its ports from --port-base)"
@@ -151,8 +159,7 @@ def with_job_agent(address: str, request, job_id: str | None = None):
                 if not warned:
                     from orchestrator.console import print_warning
 
-                    print_warning(f"the Ray cluster at {address} has no job agent yet; asking again for up to "
-                                  f"{JOB_AGENT_TIMEOUT_S:.0f} s")
+                    print_warning(f"the Ray cluster at {address} has no job agent yet; asking again for up to {JOB_AGENT_TIMEOUT_S:.0f} s")
                     warned = True
                 time.sleep(JOB_AGENT_RETRY_INTERVAL_S)
 

@@ -23,13 +23,46 @@ log = logging.getLogger(__name__)
 # What never goes to the cluster (gitwildmatch patterns, as Ray's runtime_env `excludes`; Ray also
 # honours .gitignore and .rayignore).
 EXCLUDES = [
-    ".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache",
+    ".git",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
     # MLflow stores, Ray results, Hydra outputs, the local deploy state
-    "mlruns.db", "mlflow.db", "mlruns/", "mlartifacts/", "ray_results/", "outputs/", "multirun/", "deploy/local/state/",
+    "mlruns.db",
+    "mlflow.db",
+    "mlruns/",
+    "mlartifacts/",
+    "ray_results/",
+    "outputs/",
+    "multirun/",
+    "deploy/local/state/",
     # credentials
-    ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
-    ".netrc", ".pgpass", ".git-credentials", "credentials", "credentials.*", "*credentials*.json",
-    ".aws/", ".ssh/", ".gnupg/", ".docker/config.json", ".kube/", "auth_token",
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".netrc",
+    ".pgpass",
+    ".git-credentials",
+    "credentials",
+    "credentials.*",
+    "*credentials*.json",
+    ".aws/",
+    ".ssh/",
+    ".gnupg/",
+    ".docker/config.json",
+    ".kube/",
+    "auth_token",
 ]
 
 
@@ -102,10 +135,8 @@ def check_upload_size(path: Path, excludes: list[str]) -> int:
         listing = ", ".join(f"{name} ({size / mib:.0f} MiB)" for size, name in biggest)
         raise ConfigError(
             "--working-dir",
-            f"{path} holds {total / mib:.0f} MiB to upload, over Ray's limit of {GCS_STORAGE_MAX_SIZE / mib:.0f} MiB "
-            f"(biggest: {listing})",
-            "list large files in .rayignore or .gitignore, or keep data on shared storage (s3://, NFS) and "
-            "point data.path at it",
+            f"{path} holds {total / mib:.0f} MiB to upload, over Ray's limit of {GCS_STORAGE_MAX_SIZE / mib:.0f} MiB (biggest: {listing})",
+            "list large files in .rayignore or .gitignore, or keep data on shared storage (s3://, NFS) and point data.path at it",
         )
     return total
 
@@ -144,8 +175,10 @@ def check_tracking_for_cluster(uri: str | None, address: str) -> list[str]:
                 fix + " (or an absolute sqlite:////shared/path/mlruns.db on storage every node shares)",
             )
         if not local_cluster:
-            return [f"tracking.uri={uri} is a file on the cluster's nodes, not on this machine; unless that path is "
-                    f"shared storage the runs stay on the node that ran the job; {fix}"]
+            return [
+                f"tracking.uri={uri} is a file on the cluster's nodes, not on this machine; unless that path is "
+                f"shared storage the runs stay on the node that ran the job; {fix}"
+            ]
         return []
     if scheme in ("http", "https"):
         host = urlsplit(uri).hostname or ""
@@ -156,8 +189,10 @@ def check_tracking_for_cluster(uri: str | None, address: str) -> list[str]:
                 raise ConfigError("tracking.uri", f"the cluster runs on this machine and {err}", fix) from err
             return []
         if host in LOOPBACK_HOSTS:
-            return [f"tracking.uri={uri} points at localhost, but the cluster at {address} is another machine: the job "
-                    f"would look for MLflow on its own node; {fix}"]
+            return [
+                f"tracking.uri={uri} points at localhost, but the cluster at {address} is another machine: the job "
+                f"would look for MLflow on its own node; {fix}"
+            ]
         try:
             check_reachable(uri, timeout_s=3.0)
         except TrackingError as err:
@@ -211,8 +246,7 @@ def run_submit(options: SubmitOptions) -> int:
     metadata = {META_VERB: options.verb}
     if uri:
         metadata[META_TRACKING_URI] = mask_uri(uri)
-    with_job_agent(address, lambda: client.submit_job(entrypoint=command, submission_id=job_id, runtime_env=env,
-                                                      metadata=metadata))
+    with_job_agent(address, lambda: client.submit_job(entrypoint=command, submission_id=job_id, runtime_env=env, metadata=metadata))
     console.print(f"submitted job [bold]{job_id}[/] to {escape(address)} ({size / 1024:.0f} KiB of {escape(str(options.working_dir))})")
     console.print(f"  entrypoint: {escape(command)}")
     if not options.wait:

@@ -42,9 +42,7 @@ def newest_loadable(latest_dir: str | Path) -> tuple[Path, dict] | None:
     """The checkpoint file in `latest_dir`, or, when it does not load, in the newest sibling
     `checkpoint_*` folder of the same run that does. Returns (file, contents) or None."""
     latest_dir = Path(latest_dir)
-    candidates = [latest_dir] + sorted(
-        (p for p in latest_dir.parent.glob("checkpoint_*") if p.is_dir() and p != latest_dir), reverse=True
-    )
+    candidates = [latest_dir] + sorted((p for p in latest_dir.parent.glob("checkpoint_*") if p.is_dir() and p != latest_dir), reverse=True)
     for folder in candidates:
         contents = read_checkpoint(folder / CHECKPOINT_NAME)
         if contents is None:
@@ -69,6 +67,6 @@ def run_checkpoints(storage_dir: str, run_id: str) -> list[str]:
     root = f"{storage_dir.rstrip('/')}/{run_id}"
     filesystem, path = fs.FileSystem.from_uri(root)
     found = filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True))
-    return sorted(f"{root}/{info.base_name}" for info in found
-                  if info.type == fs.FileType.Directory and info.base_name.startswith("checkpoint_"))
-
+    return sorted(
+        f"{root}/{info.base_name}" for info in found if info.type == fs.FileType.Directory and info.base_name.startswith("checkpoint_")
+    )

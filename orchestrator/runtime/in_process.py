@@ -43,9 +43,17 @@ class CheckpointKeeper(ModelCheckpoint):
     CHECKPOINT_NAME_LAST = FOLDER_PATTERN  # the latest is an epoch's folder like the others, not a copy
 
     def __init__(self, run_dir: str, monitor: str, mode: str, num_to_keep: int):
-        super().__init__(dirpath=run_dir, filename=FOLDER_PATTERN, monitor=monitor, mode=mode, save_top_k=num_to_keep,
-                         save_last=True, auto_insert_metric_name=False, save_on_train_epoch_end=True,
-                         enable_version_counter=False)
+        super().__init__(
+            dirpath=run_dir,
+            filename=FOLDER_PATTERN,
+            monitor=monitor,
+            mode=mode,
+            save_top_k=num_to_keep,
+            save_last=True,
+            auto_insert_metric_name=False,
+            save_on_train_epoch_end=True,
+            enable_version_counter=False,
+        )
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         super().on_train_epoch_end(trainer, pl_module)
@@ -87,6 +95,9 @@ def result(run_dir: Path):
     checkpoints = saved(run_dir)
     last = checkpoints[-1] if checkpoints else (None, None)
     return Result(
-        metrics=last[1], checkpoint=Checkpoint.from_directory(str(last[0])) if last[0] else None, error=None,
-        path=str(run_dir), best_checkpoints=[(Checkpoint.from_directory(str(f)), m) for f, m in checkpoints],
+        metrics=last[1],
+        checkpoint=Checkpoint.from_directory(str(last[0])) if last[0] else None,
+        error=None,
+        path=str(run_dir),
+        best_checkpoints=[(Checkpoint.from_directory(str(f)), m) for f, m in checkpoints],
     )

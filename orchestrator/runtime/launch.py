@@ -157,13 +157,20 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
         log.info("training in this process (Ray Train local mode), checkpoints in %s", in_process_dir)
     trainer = trainer_class()(
         train_loop_per_worker,
-        train_loop_config={"config": config, "run_id": run_id, "tracking_uri": tracking_uri,
-                           "in_process_dir": str(in_process_dir) if in_process_dir else None},
+        train_loop_config={
+            "config": config,
+            "run_id": run_id,
+            "tracking_uri": tracking_uri,
+            "in_process_dir": str(in_process_dir) if in_process_dir else None,
+        },
         torch_config=TorchConfig(backend="nccl" if scaling["use_gpu"] else "gloo"),
         scaling_config=ScalingConfig(
             # (min, max) makes the run elastic: it goes on with fewer workers when nodes go away.
-            num_workers=0 if in_process_dir else
-            (scaling["min_workers"], scaling["num_workers"]) if scaling.get("min_workers") else scaling["num_workers"],
+            num_workers=0
+            if in_process_dir
+            else (scaling["min_workers"], scaling["num_workers"])
+            if scaling.get("min_workers")
+            else scaling["num_workers"],
             use_gpu=scaling["use_gpu"],
             resources_per_worker={"CPU": scaling["cpus_per_worker"]},
         ),
@@ -172,10 +179,11 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
             storage_path=storage_path(config["paths"]["storage_dir"]),
             logging_config=LoggingConfig(log_level="WARNING"),  # per-epoch lines come from EpochSummary
             callbacks=_tune_callbacks(),
-            failure_config=FailureConfig(max_failures=scaling["max_failures"],
-                                         controller_failure_limit=start_retries(scaling)),
+            failure_config=FailureConfig(max_failures=scaling["max_failures"], controller_failure_limit=start_retries(scaling)),
             checkpoint_config=CheckpointConfig(
-                num_to_keep=keep.num_to_keep, checkpoint_score_attribute=keep.monitor, checkpoint_score_order=keep.mode,
+                num_to_keep=keep.num_to_keep,
+                checkpoint_score_attribute=keep.monitor,
+                checkpoint_score_order=keep.mode,
             ),
         ),
     )

@@ -15,5 +15,10 @@ IN_PROCESS_ENV = "ORCHESTRATOR_TRIAL_IN_PROCESS"
 def fits_in_process(scaling: dict[str, Any], storage_dir: str) -> bool:
     """A trial that can train in its own Ray task (runtime/in_process.py): 1 CPU worker, no elastic
     range and no retries (those need Ray Train's worker group), checkpoints on a local path."""
-    return (scaling["num_workers"] == 1 and not scaling["use_gpu"] and not scaling.get("min_workers")
-            and scaling["max_failures"] == 0 and "://" not in storage_dir)
+    return (
+        scaling["num_workers"] == 1
+        and not scaling["use_gpu"]
+        and not scaling.get("min_workers")
+        and scaling["max_failures"] == 0
+        and "://" not in storage_dir
+    )

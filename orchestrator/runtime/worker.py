@@ -26,7 +26,6 @@ from orchestrator.tracking.tags import (
 log = logging.getLogger(__name__)
 
 
-
 def record_resume(tracking_uri: str, run_id: str, completed_epochs: int, num_workers: int) -> None:
     """Count the resume on the run (rank zero only) and say from which epoch it continues, on how many
     workers (fewer than asked when an elastic run lost nodes)."""
@@ -37,8 +36,9 @@ def record_resume(tracking_uri: str, run_id: str, completed_epochs: int, num_wor
     client.set_tag(run_id, TAG_RESUMES, str(resumes))
     client.set_tag(run_id, TAG_RESUMED_FROM_EPOCH, str(completed_epochs))
     client.set_tag(run_id, TAG_RESUMED_WITH_WORKERS, str(num_workers))
-    log.warning("resume %d of run %s: continuing after epoch %d from its checkpoint on %d worker(s)",
-                resumes, run_id, completed_epochs, num_workers)
+    log.warning(
+        "resume %d of run %s: continuing after epoch %d from its checkpoint on %d worker(s)", resumes, run_id, completed_epochs, num_workers
+    )
 
 
 def resume_checkpoint(loop_config: dict[str, Any]) -> str | None:
@@ -61,8 +61,7 @@ def resume_checkpoint(loop_config: dict[str, Any]) -> str | None:
     path, contents = found
     context = ray.train.get_context()
     if context.get_world_rank() == 0:
-        record_resume(loop_config["tracking_uri"], loop_config["run_id"], int(contents.get("epoch", -1)) + 1,
-                      context.get_world_size())
+        record_resume(loop_config["tracking_uri"], loop_config["run_id"], int(contents.get("epoch", -1)) + 1, context.get_world_size())
     return str(path)
 
 

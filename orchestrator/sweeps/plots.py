@@ -33,7 +33,7 @@ def metric_vs_params(points: list[tuple[dict[str, str], float]], params: list[st
     cols = min(len(params), MAX_PANELS_PER_ROW)
     rows = -(-len(params) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.5 * rows), squeeze=False)
-    for axis in axes.flat[len(params):]:
+    for axis in axes.flat[len(params) :]:
         axis.set_visible(False)
     for axis, name in zip(axes.flat, params, strict=False):
         xs = [as_number(p.get(name, str(i))) if name != "trial" else i for i, (p, _) in enumerate(points)]

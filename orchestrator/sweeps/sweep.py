@@ -90,8 +90,10 @@ def find_sweep_run(tracking_uri: str, experiment: str, key: str) -> tuple[str, s
     if found_experiment is None:
         return None
     found = client.search_runs(
-        [found_experiment.experiment_id], filter_string=f"tags.`{TAG_SWEEP_KEY}` = '{key}' and tags.`{TAG_KIND}` = 'sweep'",
-        order_by=["attributes.start_time DESC"], max_results=1,
+        [found_experiment.experiment_id],
+        filter_string=f"tags.`{TAG_SWEEP_KEY}` = '{key}' and tags.`{TAG_KIND}` = 'sweep'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
     )
     return (found[0].info.run_id, found_experiment.experiment_id) if found else None
 
@@ -155,6 +157,7 @@ def settle_trial(tracking_uri: str, run_id: str, early_stopped: bool) -> None:
 def latest_attempts(runs: list) -> list:
     """The trial runs that count: a re-run sweep leaves a trial's earlier FAILED or KILLED runs behind,
     which its later attempt (same config hash) supersedes. FINISHED runs always count."""
+
     def trial(run) -> str:
         return run.data.tags.get(TAG_CONFIG_HASH) or run.info.run_id
 
@@ -165,8 +168,9 @@ def latest_attempts(runs: list) -> list:
     return [run for run in runs if run.info.status == "FINISHED" or run is latest[trial(run)]]
 
 
-def close_sweep_run(tracking_uri: str, experiment_id: str, sweep_run_id: str, swept: list[str],
-                    metric: str, mode: str, num_skipped: int = 0) -> SweepOutcome:
+def close_sweep_run(
+    tracking_uri: str, experiment_id: str, sweep_run_id: str, swept: list[str], metric: str, mode: str, num_skipped: int = 0
+) -> SweepOutcome:
     """Record the best trial and the metric-vs-parameter plot on the sweep run, and end it."""
     from mlflow import MlflowClient
 
@@ -180,14 +184,17 @@ def close_sweep_run(tracking_uri: str, experiment_id: str, sweep_run_id: str, sw
             client.set_terminated(run.info.run_id, "KILLED")
             status = "KILLED"
         value = run.data.metrics.get(metric)
-        outcome.trials.append(Trial(
-            run_id=run.info.run_id, status=status,
-            params={k: run.data.params.get(k, "-") for k in swept},
-            metric=value if value is not None and math.isfinite(value) else None,
-            early_stopped=run.data.tags.get(TAG_EARLY_STOPPED) == "true",
-            config_hash=run.data.tags.get(TAG_CONFIG_HASH, ""),
-            error=run.data.tags.get(TAG_ERROR, ""),
-        ))
+        outcome.trials.append(
+            Trial(
+                run_id=run.info.run_id,
+                status=status,
+                params={k: run.data.params.get(k, "-") for k in swept},
+                metric=value if value is not None and math.isfinite(value) else None,
+                early_stopped=run.data.tags.get(TAG_EARLY_STOPPED) == "true",
+                config_hash=run.data.tags.get(TAG_CONFIG_HASH, ""),
+                error=run.data.tags.get(TAG_ERROR, ""),
+            )
+        )
     scored = [t for t in outcome.trials if t.status == "FINISHED" and t.metric is not None]
     if scored:
         outcome.best = (max if mode == "max" else min)(scored, key=lambda t: t.metric)
@@ -213,8 +220,12 @@ def print_sweep_summary(outcome: SweepOutcome, swept: list[str], metric: str, mo
         ui_command,
     )
 
-    columns = [Column("trial run", required=True, shorten=True), Column(metric, justify="right", required=True),
-               *(Column(key, justify="right") for key in swept), Column("status")]
+    columns = [
+        Column("trial run", required=True, shorten=True),
+        Column(metric, justify="right", required=True),
+        *(Column(key, justify="right") for key in swept),
+        Column("status"),
+    ]
     sign = -1 if mode == "max" else 1
     ordered = sorted(outcome.trials, key=lambda t: (t.metric is None, sign * (t.metric or 0.0)))
     rows, styles = [], []
@@ -222,10 +233,16 @@ def print_sweep_summary(outcome: SweepOutcome, swept: list[str], metric: str, mo
         status = trial.status + (" (early stopped)" if trial.early_stopped else "")
         best = outcome.best and trial.run_id == outcome.best.run_id
         styles.append("bold green" if best else ("red" if trial.status != "FINISHED" else None))
-        rows.append([trial.run_id, "-" if trial.metric is None else f"{trial.metric:.4f}",
-                     *(trial.params.get(k, "-") for k in swept), status])
-    print_table(f"sweep run {outcome.run_id}: {len(outcome.trials)} trials", columns, rows,
-                see_all=f"`orchestrate compare --parent {outcome.run_id} --json`", row_styles=styles)
+        rows.append(
+            [trial.run_id, "-" if trial.metric is None else f"{trial.metric:.4f}", *(trial.params.get(k, "-") for k in swept), status]
+        )
+    print_table(
+        f"sweep run {outcome.run_id}: {len(outcome.trials)} trials",
+        columns,
+        rows,
+        see_all=f"`orchestrate compare --parent {outcome.run_id} --json`",
+        row_styles=styles,
+    )
     if outcome.num_skipped:
         console.print(f"{outcome.num_skipped} trial(s) already FINISHED in an earlier run of this sweep were skipped")
     if outcome.best:

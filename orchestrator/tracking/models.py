@@ -31,6 +31,9 @@ def log_torch_model(model, example_input, name: str = "model"):
     libraries = {type(m).__module__.split(".")[0] for m in model.modules()} & {"transformers", "peft"}
     requirements += [f"{name}=={importlib.metadata.version(name)}" for name in sorted(libraries)]
     return mlflow.pytorch.log_model(
-        model, name=name, signature=signature, pip_requirements=requirements,
+        model,
+        name=name,
+        signature=signature,
+        pip_requirements=requirements,
         input_example=None if signature is None else example_input.numpy(),
     )

@@ -52,17 +52,23 @@ def log_config(client, run_id: str, config: dict[str, Any] | None, params: dict[
     """Log run_params(config) (or `params`, already made) in batches, and `config.yaml` when `config` is given."""
     from mlflow.entities import Param
 
-    items = [Param(key, str(value)[:MAX_PARAM_LENGTH]) for key, value in
-             (run_params(config) if params is None else params).items()]
+    items = [Param(key, str(value)[:MAX_PARAM_LENGTH]) for key, value in (run_params(config) if params is None else params).items()]
     for start in range(0, len(items), PARAMS_PER_BATCH):
-        client.log_batch(run_id, params=items[start:start + PARAMS_PER_BATCH])
+        client.log_batch(run_id, params=items[start : start + PARAMS_PER_BATCH])
     if config is not None:
         client.log_text(run_id, config_yaml(config), "config.yaml")
 
 
 @contextmanager
-def open_run(tracking_uri: str, experiment_id: str, run_name: str | None, kind: str, config: dict[str, Any],
-             extra_tags: dict[str, str] | None = None, parent_run_id: str | None = None):
+def open_run(
+    tracking_uri: str,
+    experiment_id: str,
+    run_name: str | None,
+    kind: str,
+    config: dict[str, Any],
+    extra_tags: dict[str, str] | None = None,
+    parent_run_id: str | None = None,
+):
     """Yield the id of a new run of `config` (created with the client, not the fluent API, so that runs
     beneath it can each be the active fluent run); it ends FINISHED, FAILED (with TAG_ERROR) or KILLED by
     how the block ends, never RUNNING."""

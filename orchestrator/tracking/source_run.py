@@ -23,6 +23,9 @@ def fetch_source_run(client, run_id: str, folder: Path) -> tuple[dict[str, Any],
         config_file = Path(client.download_artifacts(run_id, "config.yaml", str(folder)))
         checkpoint = Path(client.download_artifacts(run_id, "checkpoints/best.ckpt", str(folder)))
     except (MlflowException, OSError) as err:
-        raise ConfigError("source.run_id", f"run {run_id} has no config.yaml and checkpoints/best.ckpt",
-                          "give a run of `orchestrate train` (or use source.checkpoint=PATH)") from err
+        raise ConfigError(
+            "source.run_id",
+            f"run {run_id} has no config.yaml and checkpoints/best.ckpt",
+            "give a run of `orchestrate train` (or use source.checkpoint=PATH)",
+        ) from err
     return yaml.safe_load(config_file.read_text()), checkpoint

@@ -37,7 +37,7 @@ UNHASHED_GROUPS = ("tracking", "paths", "cluster", "hydra")
 
 def sqlite_path(uri: str) -> str | None:
     """The file of a `sqlite:///PATH` tracking URI (relative unless PATH starts with /), else None."""
-    return uri[len(SQLITE_PREFIX):] if uri.startswith(SQLITE_PREFIX) else None
+    return uri[len(SQLITE_PREFIX) :] if uri.startswith(SQLITE_PREFIX) else None
 
 
 def resolve_uri(uri: str | None, cwd: Path | None = None) -> str:
@@ -67,8 +67,9 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
     if scheme == "sqlite":
         parent = Path(sqlite_path(uri)).parent
         if not parent.is_dir():
-            raise ConfigError("tracking.uri", f"the folder of the SQLite file does not exist: {parent}",
-                              "create it or point tracking.uri elsewhere")
+            raise ConfigError(
+                "tracking.uri", f"the folder of the SQLite file does not exist: {parent}", "create it or point tracking.uri elsewhere"
+            )
         if not os.access(parent, os.W_OK):
             raise ConfigError("tracking.uri", f"the folder of the SQLite file is not writable: {parent}")
         return
@@ -133,9 +134,7 @@ def git_commit(cwd: Path | None = None) -> str | None:
     """The commit of the user's working directory, else of the orchestrator's source, if either is git."""
     for folder in (cwd or Path.cwd(), Path(__file__).resolve().parent):
         try:
-            out = subprocess.run(
-                ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5, check=False
-            )
+            out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None
         if out.returncode == 0:

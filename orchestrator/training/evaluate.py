@@ -132,8 +132,12 @@ def evaluate(config: dict[str, Any], checkpoint_path: str | Path) -> Evaluation:
         return evaluation
     if is_overridden("test_step", model):
         trainer = lightning.Trainer(
-            accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
             limit_test_batches=config["trainer"].get("limit_test_batches"),
         )
         results = trainer.test(model, datamodule=datamodule, verbose=False)

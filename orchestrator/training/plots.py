@@ -35,8 +35,7 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     fig, ax = plt.subplots(figsize=(1.2 + 0.5 * num_classes, 1 + 0.5 * num_classes))
     ax.imshow(counts, cmap="Blues")
     for (i, j), value in np.ndenumerate(counts):
-        ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
-                color="white" if value > counts.max() / 2 else "black")
+        ax.text(j, i, str(value), ha="center", va="center", fontsize=8, color="white" if value > counts.max() / 2 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_xticks(range(num_classes))

@@ -17,8 +17,9 @@ def load_run(run_id: str, uri: str):
     try:
         run = client.get_run(run_id)
     except MlflowException as err:
-        raise ConfigError("RUN_ID", f"no run {run_id!r} in the tracking store {uri}",
-                          "check the id with the MLflow UI or orchestrate compare") from err
+        raise ConfigError(
+            "RUN_ID", f"no run {run_id!r} in the tracking store {uri}", "check the id with the MLflow UI or orchestrate compare"
+        ) from err
     try:
         text = client.download_artifacts(run_id, "config.yaml")
     except (MlflowException, OSError) as err:
@@ -51,8 +52,9 @@ def run_resume(run_id: str, tracking_uri: str | None = None):
     latest = run_checkpoints(storage_dir, run_id)
     # A local checkpoint is read here first; one on object storage is read by Ray when the run resumes.
     if not latest or ("://" not in storage_dir and newest_loadable(latest[-1]) is None):
-        raise ConfigError("RUN_ID", f"run {run_id} has no loadable checkpoint under {storage_dir}/{run_id}",
-                          "start a new run with orchestrate train")
+        raise ConfigError(
+            "RUN_ID", f"run {run_id} has no loadable checkpoint under {storage_dir}/{run_id}", "start a new run with orchestrate train"
+        )
     connect_for(typed, config)
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run(run_id=run_id):

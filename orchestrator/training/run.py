@@ -40,8 +40,9 @@ def run_train(cfg: DictConfig, parent_run_id: str | None = None, extra_tags: dic
     return train_prepared(*prepare(cfg), parent_run_id=parent_run_id, extra_tags=extra_tags)
 
 
-def train_prepared(typed, config: dict[str, Any], uri: str, parent_run_id: str | None = None,
-                   extra_tags: dict[str, str] | None = None) -> TrainOutcome:
+def train_prepared(
+    typed, config: dict[str, Any], uri: str, parent_run_id: str | None = None, extra_tags: dict[str, str] | None = None
+) -> TrainOutcome:
     """run_train for a config that prepare() (or a caller's equivalent checks) already passed."""
     import mlflow
     from mlflow import MlflowClient
@@ -118,12 +119,17 @@ def summarize_failure(err: Exception, scaling: dict[str, Any]) -> str:
     for a worker group that could not start, what the cluster lacks and the keys that fix it."""
     cause = getattr(err, "controller_failure", None)
     if cause is not None and type(cause).__name__ in ("WorkerGroupStartupTimeoutError", "WorkerGroupStartupFailedError"):
-        workers = (f"scaling.min_workers={scaling['min_workers']}" if scaling.get("min_workers")
-                   else f"scaling.num_workers={scaling['num_workers']}")
+        workers = (
+            f"scaling.min_workers={scaling['min_workers']}"
+            if scaling.get("min_workers")
+            else f"scaling.num_workers={scaling['num_workers']}"
+        )
         fix = "a lower scaling.min_workers" if scaling.get("min_workers") else "scaling.min_workers"
-        return (f"{type(cause).__name__}: the cluster no longer has room for {workers} x scaling.cpus_per_worker="
-                f"{scaling['cpus_per_worker']} (was a node lost?); set {fix} to go on with fewer workers, or "
-                "scaling.wait_for_resources=true to wait for the cluster to grow")
+        return (
+            f"{type(cause).__name__}: the cluster no longer has room for {workers} x scaling.cpus_per_worker="
+            f"{scaling['cpus_per_worker']} (was a node lost?); set {fix} to go on with fewer workers, or "
+            "scaling.wait_for_resources=true to wait for the cluster to grow"
+        )
     failures = getattr(err, "worker_failures", None)
     if not failures:
         return str(err).strip().splitlines()[-1]
@@ -146,15 +152,17 @@ def _checkpoint_file(checkpoint, folder: Path, name: str) -> Path:
 
 
 def early_stop_reason(config: dict[str, Any], last_metrics: dict[str, Any]) -> str | None:
-    """"stopped at epoch 7 of 12: val/acc did not improve for 5 epochs" when the run's early stopping
+    """ "stopped at epoch 7 of 12: val/acc did not improve for 5 epochs" when the run's early stopping
     ended it before trainer.max_epochs (its last report's `epoch` says how far it got); else None."""
     stopping = (config.get("callbacks") or {}).get("early_stopping")
     max_epochs = config["trainer"]["max_epochs"]
     epochs = int(last_metrics.get("epoch", max_epochs - 1)) + 1
     if not isinstance(stopping, dict) or epochs >= max_epochs or config["trainer"].get("max_steps", -1) > 0:
         return None
-    return (f"stopped at epoch {epochs} of {max_epochs}: {stopping.get('monitor', 'val_loss')} did not improve "
-            f"for {stopping.get('patience', 3)} epochs")
+    return (
+        f"stopped at epoch {epochs} of {max_epochs}: {stopping.get('monitor', 'val_loss')} did not improve "
+        f"for {stopping.get('patience', 3)} epochs"
+    )
 
 
 def _log_outcome(config: dict, result, outcome: TrainOutcome, log_model: bool) -> TrainOutcome:
@@ -185,9 +193,7 @@ def _log_outcome(config: dict, result, outcome: TrainOutcome, log_model: bool) -
     mlflow.log_metrics(evaluation.metrics)
 
     client = MlflowClient(outcome.tracking_uri)
-    history = {
-        key: [(m.step, m.value) for m in client.get_metric_history(outcome.run_id, key)] for key in TRACKED_CURVES
-    }
+    history = {key: [(m.step, m.value) for m in client.get_metric_history(outcome.run_id, key)] for key in TRACKED_CURVES}
     mlflow.log_figure(plots.learning_curves(history), "plots/learning_curves.png")
     if evaluation.predictions is not None:
         figure = plots.confusion_matrix(evaluation.labels.numpy(), evaluation.predictions.numpy(), evaluation.num_classes)

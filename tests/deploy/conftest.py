@@ -36,11 +36,20 @@ def local_deploy():
     mlflow_cmd = [str(MLFLOW_SCRIPT), "--state-dir", str(state / "mlflow")]
     try:
         starts = [
-            subprocess.Popen([cluster_cmd[0], "up", "--workers", "1", "--cpus-per-node", "1",
-                              "--port-base", str(CLUSTER_PORT_BASE), *cluster_cmd[1:]],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
-            subprocess.Popen([mlflow_cmd[0], "up", "--port", str(MLFLOW_PORT), "--pg-port", str(PG_PORT), *mlflow_cmd[1:]],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+            subprocess.Popen(
+                [cluster_cmd[0], "up", "--workers", "1", "--cpus-per-node", "1", "--port-base", str(CLUSTER_PORT_BASE), *cluster_cmd[1:]],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+            subprocess.Popen(
+                [mlflow_cmd[0], "up", "--port", str(MLFLOW_PORT), "--pg-port", str(PG_PORT), *mlflow_cmd[1:]],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
         ]
         outputs = [process.communicate(timeout=START_TIMEOUT_S + 60)[0] for process in starts]
         for process, output in zip(starts, outputs, strict=False):

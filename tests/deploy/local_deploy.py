@@ -32,13 +32,11 @@ class LocalDeploy:
 
 def user_env(**extra: str) -> dict[str, str]:
     """A user's shell: no pytest or Ray/MLflow variables of this process, wide rich tables."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST", "RAY_", "MLFLOW_")) and k != "RAY_ADDRESS"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "RAY_", "MLFLOW_")) and k != "RAY_ADDRESS"}
     env["COLUMNS"] = "400"
     env.update(extra)
     return env
 
 
 def orchestrate(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([ORCHESTRATE, *args], cwd=cwd, env=env or user_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([ORCHESTRATE, *args], cwd=cwd, env=env or user_env(), capture_output=True, text=True, timeout=timeout)

@@ -70,17 +70,33 @@ def ray_head(*flags: str):
 
     temp_dir = tempfile.mkdtemp(prefix="orch-head-", dir="/tmp")  # short: unix socket paths are limited
     dashboard_port = find_free_port()
-    command = [RAY, "start", "--head", "--block", "--num-cpus=1", "--disable-usage-stats", f"--temp-dir={temp_dir}",
-               f"--port={find_free_port()}", f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1",
-               f"--ray-client-server-port={find_free_port()}", "--min-worker-port=0", "--max-worker-port=0", *flags]
+    command = [
+        RAY,
+        "start",
+        "--head",
+        "--block",
+        "--num-cpus=1",
+        "--disable-usage-stats",
+        f"--temp-dir={temp_dir}",
+        f"--port={find_free_port()}",
+        f"--dashboard-port={dashboard_port}",
+        "--dashboard-host=127.0.0.1",
+        f"--ray-client-server-port={find_free_port()}",
+        "--min-worker-port=0",
+        "--max-worker-port=0",
+        *flags,
+    ]
     heads = []
     try:
         # Ray gives a raylet a fixed 30 s to register; on a loaded machine the head can miss it and exit.
         for attempt in range(START_ATTEMPTS):
             log = Path(temp_dir) / f"head-{attempt}.log"
             with open(log, "w") as out:
-                heads.append(subprocess.Popen(command, env=user_env(RAY_AUTH_MODE="token"), stdout=out,
-                                              stderr=subprocess.STDOUT, start_new_session=True))
+                heads.append(
+                    subprocess.Popen(
+                        command, env=user_env(RAY_AUTH_MODE="token"), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                    )
+                )
             deadline = time.monotonic() + START_TIMEOUT_S
             while heads[-1].poll() is None and not ("Ray runtime started" in log.read_text() and answers(dashboard_port)):
                 assert time.monotonic() < deadline, log.read_text()[-3000:]
@@ -114,13 +130,22 @@ def test_a_head_started_while_an_embedded_run_trains_takes_jobs(tmp_path, monkey
     own agent port: the head takes a job (the embedded Ray took no fixed port)."""
     from ray._private.ray_constants import DEFAULT_DASHBOARD_AGENT_LISTEN_PORT
 
-    holders = [c.pid for c in psutil.net_connections("inet")
-               if c.laddr.port == DEFAULT_DASHBOARD_AGENT_LISTEN_PORT and c.status == psutil.CONN_LISTEN]
+    holders = [
+        c.pid
+        for c in psutil.net_connections("inet")
+        if c.laddr.port == DEFAULT_DASHBOARD_AGENT_LISTEN_PORT and c.status == psutil.CONN_LISTEN
+    ]
     # else the head below would lose its agent whatever the embedded Ray does
     assert not holders, f"port {DEFAULT_DASHBOARD_AGENT_LISTEN_PORT} is already held on this machine by pid(s) {holders}"
     env = user_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlruns.db'}")
-    train = subprocess.Popen([ORCHESTRATE, "train", *SLOW_RUN, "trainer.max_epochs=100", "scaling.num_workers=1"],
-                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    train = subprocess.Popen(
+        [ORCHESTRATE, "train", *SLOW_RUN, "trainer.max_epochs=100", "scaling.num_workers=1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for_epochs(MlflowClient(env["MLFLOW_TRACKING_URI"]), 1, train)
         with ray_head() as address:

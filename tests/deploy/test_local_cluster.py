@@ -40,17 +40,26 @@ from ray.util.state import list_actors, list_jobs
 actors = list_actors(address={address!r}, filters=[("job_id", "=", job.job_id)], detail=True, limit=1000)
 print(json.dumps([a.node_id for a in actors if a.class_name == "RayTrainWorker"]))
 """
-    out = subprocess.run([sys.executable, "-c", script], env=user_env(RAY_AUTH_MODE="token"),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", script], env=user_env(RAY_AUTH_MODE="token"), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_submit_follows_a_training_job_to_success_on_both_nodes(local_deploy, tmp_path):
     started = time.monotonic()
-    out = orchestrate("submit", "--address", local_deploy.address, "--", "train", "data=digits", "model=mlp",
-                      "trainer.max_epochs=2", "scaling.num_workers=2", f"tracking.uri={local_deploy.tracking_uri}",
-                      cwd=tmp_path)
+    out = orchestrate(
+        "submit",
+        "--address",
+        local_deploy.address,
+        "--",
+        "train",
+        "data=digits",
+        "model=mlp",
+        "trainer.max_epochs=2",
+        "scaling.num_workers=2",
+        f"tracking.uri={local_deploy.tracking_uri}",
+        cwd=tmp_path,
+    )
     print(f"submit, follow to the end: {time.monotonic() - started:.0f} s")
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
     job_id = JOB_ID.search(out.stdout).group(0)
@@ -89,9 +98,22 @@ def test_a_sweep_submitted_as_a_job_tags_every_run_and_a_failed_job_fails_the_co
     """The README's `submit ... -- train -m ...`: the sweep run and each trial carry ray.job_id and the
     listing names them (its 1-worker trials train in their Ray tasks on the cluster). Then a job whose
     training fails: submit exits non-zero, the job is FAILED, and so is its run."""
-    out = orchestrate("submit", "--address", local_deploy.address, "--", "train", "-m", "optimizer.lr=1e-3,1e-2",
-                      "data=digits", "model=mlp", "trainer.max_epochs=2", "scaling.num_workers=1",
-                      "tracking.log_model=false", f"tracking.uri={local_deploy.tracking_uri}", cwd=tmp_path)
+    out = orchestrate(
+        "submit",
+        "--address",
+        local_deploy.address,
+        "--",
+        "train",
+        "-m",
+        "optimizer.lr=1e-3,1e-2",
+        "data=digits",
+        "model=mlp",
+        "trainer.max_epochs=2",
+        "scaling.num_workers=1",
+        "tracking.log_model=false",
+        f"tracking.uri={local_deploy.tracking_uri}",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
     job_id = JOB_ID.search(out.stdout).group(0)
     runs = runs_of(local_deploy.tracking_uri, job_id)
@@ -102,9 +124,19 @@ def test_a_sweep_submitted_as_a_job_tags_every_run_and_a_failed_job_fails_the_co
     listing = orchestrate("jobs", "list", "--address", local_deploy.address, cwd=tmp_path)
     assert all(r.info.run_id[:8] in listing.stdout for r in runs), listing.stdout
 
-    failed = orchestrate("submit", "--address", local_deploy.address, "--", "train", "data=digits",
-                         "trainer.max_epochs=1", "trainer.limit_train_batches=0", "scaling.num_workers=1",
-                         f"tracking.uri={local_deploy.tracking_uri}", cwd=tmp_path)
+    failed = orchestrate(
+        "submit",
+        "--address",
+        local_deploy.address,
+        "--",
+        "train",
+        "data=digits",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=0",
+        "scaling.num_workers=1",
+        f"tracking.uri={local_deploy.tracking_uri}",
+        cwd=tmp_path,
+    )
     assert failed.returncode != 0, failed.stdout[-3000:]
     failed_id = JOB_ID.search(failed.stdout).group(0)
     assert f"job {failed_id} FAILED" in one_line(failed.stdout)
@@ -113,10 +145,22 @@ def test_a_sweep_submitted_as_a_job_tags_every_run_and_a_failed_job_fails_the_co
 
 
 def test_no_wait_then_stop_ends_the_job_and_its_run(local_deploy, tmp_path):
-    out = orchestrate("submit", "--no-wait", "--address", local_deploy.address, "--", "train", "data=digits",
-                      "trainer.max_epochs=1000", "callbacks=none", "scaling.num_workers=1",
-                      "tracking.log_model=false",
-                      f"tracking.uri={local_deploy.tracking_uri}", cwd=tmp_path, timeout=120)
+    out = orchestrate(
+        "submit",
+        "--no-wait",
+        "--address",
+        local_deploy.address,
+        "--",
+        "train",
+        "data=digits",
+        "trainer.max_epochs=1000",
+        "callbacks=none",
+        "scaling.num_workers=1",
+        "tracking.log_model=false",
+        f"tracking.uri={local_deploy.tracking_uri}",
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     job_id = out.stdout.strip().splitlines()[-1]
     assert JOB_ID.fullmatch(job_id)
@@ -138,8 +182,9 @@ def test_no_wait_then_stop_ends_the_job_and_its_run(local_deploy, tmp_path):
     assert run.info.status in ("KILLED", "FAILED"), run.info.status  # never left RUNNING
 
 
-@pytest.mark.parametrize("case", ["unknown job", "missing token", "refused token", "over the upload limit",
-                                  "mlflow unreachable", "relative sqlite"])
+@pytest.mark.parametrize(
+    "case", ["unknown job", "missing token", "refused token", "over the upload limit", "mlflow unreachable", "relative sqlite"]
+)
 def test_bad_input_is_a_clear_error(local_deploy, tmp_path, case):
     address = local_deploy.address
     if case == "unknown job":
@@ -154,8 +199,9 @@ def test_bad_input_is_a_clear_error(local_deploy, tmp_path, case):
     elif case == "over the upload limit":
         with open(tmp_path / "data.bin", "wb") as handle:  # sparse: 600 MiB that take no disk space
             handle.truncate(600 * 1024 * 1024)
-        out = orchestrate("submit", "--address", address, "--", "train", cwd=tmp_path,
-                          env=user_env(MLFLOW_TRACKING_URI=local_deploy.tracking_uri))
+        out = orchestrate(
+            "submit", "--address", address, "--", "train", cwd=tmp_path, env=user_env(MLFLOW_TRACKING_URI=local_deploy.tracking_uri)
+        )
         expected = "--working-dir: " + str(tmp_path) + " holds 600 MiB to upload, over Ray's limit of 512 MiB"
     elif case == "mlflow unreachable":
         out = orchestrate("submit", "--address", address, "--", "train", "tracking.uri=http://127.0.0.1:1", cwd=tmp_path)
@@ -189,8 +235,11 @@ def test_jobs_help_and_missing_job_id(tmp_path):
 def test_dashboard_mlflow_and_postgres_listen_on_loopback_only(local_deploy):
     """What deploy/local starts answers only on this machine unless told otherwise (the scripts' --host
     and the dashboard's --dashboard-host are 127.0.0.1 by default)."""
-    ports = {urlsplit(local_deploy.address).port: "Ray dashboard", urlsplit(local_deploy.tracking_uri).port: "MLflow",
-             PG_PORT: "PostgreSQL"}
+    ports = {
+        urlsplit(local_deploy.address).port: "Ray dashboard",
+        urlsplit(local_deploy.tracking_uri).port: "MLflow",
+        PG_PORT: "PostgreSQL",
+    }
     listening: dict[int, set[str]] = {}
     for connection in psutil.net_connections(kind="inet"):
         if connection.status == psutil.CONN_LISTEN and connection.laddr.port in ports:

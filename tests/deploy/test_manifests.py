@@ -149,7 +149,11 @@ def compose_mlflow_command(tmp_path):
         stub.chmod(0o755)
 
     def run(admin_password: str) -> tuple[subprocess.CompletedProcess, str]:
-        env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password, "BACKEND_STORE_URI": "postgresql+psycopg://db"}
+        env = {
+            "PATH": f"{tmp_path}:/usr/bin:/bin",
+            "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+            "BACKEND_STORE_URI": "postgresql+psycopg://db",
+        }
         assert command.startswith("/bin/sh -c ")
         done = subprocess.run(["/bin/sh", "-c", shlex.split(command)[2]], env=env, capture_output=True, text=True, timeout=30)
         calls = tmp_path / "calls"

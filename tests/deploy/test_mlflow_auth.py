@@ -49,9 +49,13 @@ def listening(port: int) -> bool:
 
 
 def mlflow_script(*args: str, state: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(MLFLOW_SCRIPT), *args, "--state-dir", str(state)],
-                          env=user_env(START_TIMEOUT_S=str(START_TIMEOUT_S)), capture_output=True, text=True,
-                          timeout=START_TIMEOUT_S + 60)
+    return subprocess.run(
+        [str(MLFLOW_SCRIPT), *args, "--state-dir", str(state)],
+        env=user_env(START_TIMEOUT_S=str(START_TIMEOUT_S)),
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S + 60,
+    )
 
 
 def state_dir() -> Path:
@@ -66,8 +70,9 @@ def auth_server():
     """`up --basic-auth` with a random admin password: (state dir, password, the `up` process)."""
     state, password = state_dir(), secrets.token_urlsafe(18)
     try:
-        up = mlflow_script("up", "--basic-auth", "--admin-password", password, "--port", str(AUTH_MLFLOW_PORT),
-                           "--pg-port", str(AUTH_PG_PORT), state=state)
+        up = mlflow_script(
+            "up", "--basic-auth", "--admin-password", password, "--port", str(AUTH_MLFLOW_PORT), "--pg-port", str(AUTH_PG_PORT), state=state
+        )
         yield state, password, up
     finally:
         mlflow_script("down", state=state)
@@ -79,8 +84,17 @@ def test_default_admin_password_is_refused_before_anything_starts():
     assert not listening(AUTH_MLFLOW_PORT) and not listening(AUTH_PG_PORT)
     state = state_dir()
     try:
-        up = mlflow_script("up", "--basic-auth", "--admin-password", DEFAULT_ADMIN_PASSWORD,
-                           "--port", str(AUTH_MLFLOW_PORT), "--pg-port", str(AUTH_PG_PORT), state=state)
+        up = mlflow_script(
+            "up",
+            "--basic-auth",
+            "--admin-password",
+            DEFAULT_ADMIN_PASSWORD,
+            "--port",
+            str(AUTH_MLFLOW_PORT),
+            "--pg-port",
+            str(AUTH_PG_PORT),
+            state=state,
+        )
         assert up.returncode != 0
         assert "--admin-password" in up.stderr and "non-default" in up.stderr, up.stderr
         assert not listening(AUTH_MLFLOW_PORT) and not listening(AUTH_PG_PORT)
@@ -117,12 +131,17 @@ def test_client_with_the_env_file_tracks(auth_server):
     state, password, up = auth_server
     assert up.returncode == 0, up.stdout + up.stderr
     # As the script tells users: `source $STATE_DIR/env`, then any MLflow client.
-    client = subprocess.run(["bash", "-c", f'source "{state / "env"}" && exec "{sys.executable}" -'], input=CLIENT,
-                            env=user_env(), capture_output=True, text=True, timeout=300)
+    client = subprocess.run(
+        ["bash", "-c", f'source "{state / "env"}" && exec "{sys.executable}" -'],
+        input=CLIENT,
+        env=user_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert client.returncode == 0, client.stdout + client.stderr
     run_id = client.stdout.split()[-1]
-    answer = requests.get(f"{URL}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, auth=("admin", password),
-                          timeout=30)
+    answer = requests.get(f"{URL}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, auth=("admin", password), timeout=30)
     assert answer.status_code == 200, answer.text
     run = answer.json()["run"]
     assert run["info"]["status"] == "FINISHED"

@@ -41,12 +41,34 @@ def two_node_cluster():
     port_base = next(PORT_BASES)
     # The GCS declares a silent node dead after 3 missed 1 s health checks (Ray's default: 5 of 3 s);
     # `down` gives each node 5 s to stop before it kills the node's processes (a throwaway cluster).
-    env = user_env(START_TIMEOUT_S=str(START_TIMEOUT_S), START_RETRIES="5", STOP_TIMEOUT_S="5",
-                   RAY_health_check_period_ms="1000", RAY_health_check_failure_threshold="3")
+    env = user_env(
+        START_TIMEOUT_S=str(START_TIMEOUT_S),
+        START_RETRIES="5",
+        STOP_TIMEOUT_S="5",
+        RAY_health_check_period_ms="1000",
+        RAY_health_check_failure_threshold="3",
+    )
     try:
-        up = subprocess.run([str(CLUSTER_SCRIPT), "up", "--workers", "2", "--cpus-per-node", "1", "--head-cpus", "0",
-                             "--port-base", str(port_base), "--state-dir", str(state)],
-                            env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S + 60)
+        up = subprocess.run(
+            [
+                str(CLUSTER_SCRIPT),
+                "up",
+                "--workers",
+                "2",
+                "--cpus-per-node",
+                "1",
+                "--head-cpus",
+                "0",
+                "--port-base",
+                str(port_base),
+                "--state-dir",
+                str(state),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S + 60,
+        )
         assert up.returncode == 0, up.stdout + up.stderr
         yield Cluster(state, port_base)
     finally:
@@ -73,17 +95,30 @@ def kill_a_training_node(state: Path) -> str:
 def train_on_cluster(cluster: Cluster, tmp_path: Path, *overrides: str) -> subprocess.Popen:
     env = user_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlruns.db'}", RAY_AUTH_MODE="token", **START_TIMEOUT)
     return subprocess.Popen(
-        [ORCHESTRATE, "train", *SLOW_RUN, f"cluster.address=127.0.0.1:{cluster.port_base}", "scaling.num_workers=2",
-         "scaling.cpus_per_worker=1", f"paths.storage_dir={tmp_path / 'ray'}", *overrides],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            ORCHESTRATE,
+            "train",
+            *SLOW_RUN,
+            f"cluster.address=127.0.0.1:{cluster.port_base}",
+            "scaling.num_workers=2",
+            "scaling.cpus_per_worker=1",
+            f"paths.storage_dir={tmp_path / 'ray'}",
+            *overrides,
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
 @pytest.mark.e2e
 def test_elastic_run_goes_on_after_a_node_is_lost(two_node_cluster, tmp_path):
     epochs = 5
-    process = train_on_cluster(two_node_cluster, tmp_path, f"trainer.max_epochs={epochs}", "scaling.min_workers=1",
-                               "scaling.max_failures=1")
+    process = train_on_cluster(
+        two_node_cluster, tmp_path, f"trainer.max_epochs={epochs}", "scaling.min_workers=1", "scaling.max_failures=1"
+    )
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
     try:
         run_id = wait_for_epochs(client, 1, process)

@@ -14,10 +14,15 @@ from hydra_plugins.orchestrator_launcher.ray_trials_launcher import RayTrialsLau
 
 def trial(idx: int, workers: int):
     scaling = {"num_workers": workers, "cpus_per_worker": 1, "use_gpu": False, "min_workers": None, "max_failures": 0}
-    return (idx, [f"trial={idx}"], SimpleNamespace(
-        sweep_config=SimpleNamespace(idx=idx), typed=SimpleNamespace(scaling=SimpleNamespace(**scaling)),
-        config={"scaling": scaling, "paths": {"storage_dir": "ray_results"}},
-    ))
+    return (
+        idx,
+        [f"trial={idx}"],
+        SimpleNamespace(
+            sweep_config=SimpleNamespace(idx=idx),
+            typed=SimpleNamespace(scaling=SimpleNamespace(**scaling)),
+            config={"scaling": scaling, "paths": {"storage_dir": "ray_results"}},
+        ),
+    )
 
 
 class RecordingRay:
@@ -61,8 +66,10 @@ def admit(ray: RecordingRay, trials, cap=None, in_process=True):
     original = ray._start
 
     def start(idx, options):
-        cpus_in_use.append(sum(t[2].typed.scaling.num_workers for t in trials if t[0] in ray.running) +
-                           next(t[2].typed.scaling.num_workers for t in trials if t[0] == idx))
+        cpus_in_use.append(
+            sum(t[2].typed.scaling.num_workers for t in trials if t[0] in ray.running)
+            + next(t[2].typed.scaling.num_workers for t in trials if t[0] == idx)
+        )
         return original(idx, options)
 
     ray._start = start

@@ -24,22 +24,25 @@ def orchestrate_train(monkeypatch, capsys, *args: str) -> tuple[int, str]:
 TUNE = ["-m", "hydra/sweeper=tune", "hydra.sweeper.num_trials=2", "trainer.max_epochs=1"]
 
 
-@pytest.mark.parametrize("args, code, message", [
-    # the CLI parses every override with Hydra's grammar first (exit 2, the override and Hydra's reason)
-    ([*TUNE, "optimizer.lr=interval(1e-4"], 2, "'optimizer.lr=interval(1e-4': no viable alternative at input"),
-    ([*TUNE, "model.hidden_dim=choice()"], 2, "empty choice is not legal"),
-    # Hydra's composer refuses an unknown key of a grid (exit 1, Hydra's message naming it)
-    (["-m", "model.width=32,64"], 1, "Could not override 'model.width'"),
-    # the sweep plugins refuse these (exit 2, the key and the fix)
-    ([*TUNE, "model.width=choice(32,64)"], 2, "model.width"),  # no such key
-    ([*TUNE, "+model.width=choice(32,64)"], 2, "model.width: is not an argument of this model"),  # built on the driver
-    ([*TUNE, "optimizer.lr=interval(1e-4,1e-1)", "hydra.sweeper.metric=val/accuracy"], 2, "hydra.sweeper.metric"),
-    ([*TUNE, "optimizer.lr=interval(1e-4,1e-1)", "hydra.sweeper.num_trials=0"], 2, "hydra.sweeper.num_trials: must be > 0"),
-    (["-m", "optimizer.lr=1e-3,1e-2", "hydra.launcher.metric=val/accuracy"], 2, "hydra.launcher.metric"),
-    (["-m", "optimizer.lr=1e-3,1e-2", "hydra.launcher.max_concurrent_trials=0"], 2, "hydra.launcher.max_concurrent_trials"),
-    ([*TUNE, "optimizer.lr=interval(-1,1e-1)"], 2, "optimizer.lr"),  # one end of the range is invalid
-    (["-m", "optimizer.lr=1e-3,-1"], 2, "optimizer.lr"),  # the grid launcher checks every job first
-])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        # the CLI parses every override with Hydra's grammar first (exit 2, the override and Hydra's reason)
+        ([*TUNE, "optimizer.lr=interval(1e-4"], 2, "'optimizer.lr=interval(1e-4': no viable alternative at input"),
+        ([*TUNE, "model.hidden_dim=choice()"], 2, "empty choice is not legal"),
+        # Hydra's composer refuses an unknown key of a grid (exit 1, Hydra's message naming it)
+        (["-m", "model.width=32,64"], 1, "Could not override 'model.width'"),
+        # the sweep plugins refuse these (exit 2, the key and the fix)
+        ([*TUNE, "model.width=choice(32,64)"], 2, "model.width"),  # no such key
+        ([*TUNE, "+model.width=choice(32,64)"], 2, "model.width: is not an argument of this model"),  # built on the driver
+        ([*TUNE, "optimizer.lr=interval(1e-4,1e-1)", "hydra.sweeper.metric=val/accuracy"], 2, "hydra.sweeper.metric"),
+        ([*TUNE, "optimizer.lr=interval(1e-4,1e-1)", "hydra.sweeper.num_trials=0"], 2, "hydra.sweeper.num_trials: must be > 0"),
+        (["-m", "optimizer.lr=1e-3,1e-2", "hydra.launcher.metric=val/accuracy"], 2, "hydra.launcher.metric"),
+        (["-m", "optimizer.lr=1e-3,1e-2", "hydra.launcher.max_concurrent_trials=0"], 2, "hydra.launcher.max_concurrent_trials"),
+        ([*TUNE, "optimizer.lr=interval(-1,1e-1)"], 2, "optimizer.lr"),  # one end of the range is invalid
+        (["-m", "optimizer.lr=1e-3,-1"], 2, "optimizer.lr"),  # the grid launcher checks every job first
+    ],
+)
 def test_bad_sweep_is_refused_before_any_trial(args, code, message, monkeypatch, capsys, tracking_uri, tmp_path):
     exit_code, err = orchestrate_train(monkeypatch, capsys, *args, f"paths.storage_dir={tmp_path / 'ray'}")
     assert exit_code == code, err

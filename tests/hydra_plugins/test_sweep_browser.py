@@ -18,11 +18,26 @@ from mlflow import MlflowClient
 PORTS = range(15200, 15300)  # this test's port range on the shared machine
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--window-size=1600,1200")
-SWEEP = ["trainer.limit_train_batches=1.0,0.5,0.25",  # the third trial fails once (FAIL_ONCE below)
-         "data=digits", "model=mlp", "model.hidden_dim=16", "trainer.max_epochs=2", "scaling.num_workers=1",
-         "tracking.experiment=sweep-e2e", "tracking.log_model=false", "+callbacks.flaky._target_=fail_once.FailOnce"]
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--window-size=1600,1200",
+)
+SWEEP = [
+    "trainer.limit_train_batches=1.0,0.5,0.25",  # the third trial fails once (FAIL_ONCE below)
+    "data=digits",
+    "model=mlp",
+    "model.hidden_dim=16",
+    "trainer.max_epochs=2",
+    "scaling.num_workers=1",
+    "tracking.experiment=sweep-e2e",
+    "tracking.log_model=false",
+    "+callbacks.flaky._target_=fail_once.FailOnce",
+]
 # A user's callback (shipped to the workers like any `_target_`): the trial on a quarter of the batches
 # raises the first time it trains, and trains normally once `marker` exists, as after a fixed glitch.
 FAIL_ONCE = """
@@ -55,10 +70,22 @@ def mlflow_server(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("mlflow_server")
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts"),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).with_name("mlflow")),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180  # a loaded 2-core machine takes long to start it
@@ -78,8 +105,14 @@ def mlflow_server(tmp_path_factory):
 
 
 def orchestrate(args: list[str], env: dict, cwd: Path, timeout_s: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).with_name("orchestrate")), *args], env={**env, "COLUMNS": "200"},
-                          cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("orchestrate")), *args],
+        env={**env, "COLUMNS": "200"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
 
 
 def page_text(url: str, expected: list[str], timeout_s: float = 90) -> str:
@@ -134,9 +167,18 @@ def swept(mlflow_server, tmp_path_factory):
     if sweep_ids:
         plot = tmp_path / "cmp.png"
         compared = orchestrate(["compare", "--parent", sweep_ids[0], "--metric", "val/acc", "--output", str(plot)], env, tmp_path)
-    return {"tmp_path": tmp_path, "client": client, "experiment": experiment, "first": first, "again": again,
-            "compared": compared, "plot": plot, "first_sweeps": first_sweeps, "first_trials": first_trials,
-            "server": mlflow_server}
+    return {
+        "tmp_path": tmp_path,
+        "client": client,
+        "experiment": experiment,
+        "first": first,
+        "again": again,
+        "compared": compared,
+        "plot": plot,
+        "first_sweeps": first_sweeps,
+        "first_trials": first_trials,
+        "server": mlflow_server,
+    }
 
 
 @pytest.mark.e2e
@@ -202,8 +244,11 @@ def test_the_compare_view_that_compare_printed_shows_the_trials_in_a_browser(swe
     assert compared is not None and compared.returncode == 0, "the sweep or compare failed: see the test above"
     url = re.search(r"compare view: (\S+)", compared.stdout).group(1)
     sweep_id = client.search_runs([experiment.experiment_id], "tags.`orchestrator.kind` = 'sweep'")[0].info.run_id
-    finished = [t for t in client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep_id}'")
-                if t.info.status == "FINISHED"]
+    finished = [
+        t
+        for t in client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{sweep_id}'")
+        if t.info.status == "FINISHED"
+    ]
     expected = [*(t.info.run_name for t in finished), "trainer.limit_train_batches", "val/acc"]
     text = page_text(url, expected)
     missing = [item for item in expected if item not in text]

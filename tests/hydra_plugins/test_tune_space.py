@@ -14,15 +14,17 @@ from orchestrator.errors import ConfigError
 
 
 def test_grammar_becomes_tune_domains():
-    fixed, space, probes = search_space([
-        "optimizer.lr=tag(log,interval(1e-4,1e-1))",
-        "model.hidden_dim=choice(32,64,128)",
-        "seed=range(1,4)",
-        "optimizer.weight_decay=interval(0,0.1)",
-        "trainer.max_epochs=tag(log,int(interval(1,100)))",
-        "data.batch_size=16,32",
-        "scaling.num_workers=1",
-    ])
+    fixed, space, probes = search_space(
+        [
+            "optimizer.lr=tag(log,interval(1e-4,1e-1))",
+            "model.hidden_dim=choice(32,64,128)",
+            "seed=range(1,4)",
+            "optimizer.weight_decay=interval(0,0.1)",
+            "trainer.max_epochs=tag(log,int(interval(1,100)))",
+            "data.batch_size=16,32",
+            "scaling.num_workers=1",
+        ]
+    )
     assert fixed == ["scaling.num_workers=1"]
     lr = space["optimizer.lr"]
     assert isinstance(lr, Float) and type(lr.sampler).__name__ == "_LogUniform" and (lr.lower, lr.upper) == (1e-4, 1e-1)
@@ -35,26 +37,32 @@ def test_grammar_becomes_tune_domains():
     assert probes["optimizer.lr"] == [1e-4, 1e-1] and probes["model.hidden_dim"] == [32, 128]
 
 
-@pytest.mark.parametrize("arguments, key", [
-    (["optimizer.lr=interval(1e-4"], "sweep overrides"),  # malformed grammar
-    (["model.hidden_dim=choice()"], "sweep overrides"),  # empty choice (Hydra refuses it while parsing)
-    (["optimizer.lr=tag(log,interval(0,1))"], "optimizer.lr"),
-    (["optimizer.lr=interval(0.1,0.01)"], "optimizer.lr"),
-    (["optimizer.lr=0.1"], "sweep overrides"),  # nothing to search
-])
+@pytest.mark.parametrize(
+    "arguments, key",
+    [
+        (["optimizer.lr=interval(1e-4"], "sweep overrides"),  # malformed grammar
+        (["model.hidden_dim=choice()"], "sweep overrides"),  # empty choice (Hydra refuses it while parsing)
+        (["optimizer.lr=tag(log,interval(0,1))"], "optimizer.lr"),
+        (["optimizer.lr=interval(0.1,0.01)"], "optimizer.lr"),
+        (["optimizer.lr=0.1"], "sweep overrides"),  # nothing to search
+    ],
+)
 def test_bad_grammar_is_refused_naming_the_key(arguments, key):
     with pytest.raises(ConfigError) as caught:
         search_space(arguments)
     assert caught.value.key == key
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    ({"num_trials": 0}, "hydra.sweeper.num_trials"),
-    ({"num_trials": -3}, "hydra.sweeper.num_trials"),
-    ({"search": "grid"}, "hydra.sweeper.search"),
-    ({"mode": "best"}, "hydra.sweeper.mode"),
-    ({"max_concurrent_trials": 0}, "hydra.sweeper.max_concurrent_trials"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"num_trials": 0}, "hydra.sweeper.num_trials"),
+        ({"num_trials": -3}, "hydra.sweeper.num_trials"),
+        ({"search": "grid"}, "hydra.sweeper.search"),
+        ({"mode": "best"}, "hydra.sweeper.mode"),
+        ({"max_concurrent_trials": 0}, "hydra.sweeper.max_concurrent_trials"),
+    ],
+)
 def test_bad_sweeper_settings_are_refused(kwargs, key):
     with pytest.raises(ConfigError) as caught:
         TuneSweeper(**kwargs)._check_settings()

@@ -17,11 +17,21 @@ EPOCHS = 3
 @pytest.mark.e2e
 def test_tune_sweep_trials_report_every_epoch_and_best_is_recorded(tmp_path, cli_env):
     command = [
-        str(Path(sys.executable).with_name("orchestrate")), "train", "-m", "hydra/sweeper=tune",
-        "hydra.sweeper.num_trials=3", "hydra.sweeper.max_concurrent_trials=2",
-        "optimizer.lr=tag(log,interval(1e-4,1e-1))", "model.hidden_dim=choice(16,32)",
-        "data=digits", "model=mlp", f"trainer.max_epochs={EPOCHS}", "scaling.num_workers=1",
-        "tracking.experiment=tune-e2e", "tracking.log_model=false", f"paths.storage_dir={tmp_path / 'ray'}",
+        str(Path(sys.executable).with_name("orchestrate")),
+        "train",
+        "-m",
+        "hydra/sweeper=tune",
+        "hydra.sweeper.num_trials=3",
+        "hydra.sweeper.max_concurrent_trials=2",
+        "optimizer.lr=tag(log,interval(1e-4,1e-1))",
+        "model.hidden_dim=choice(16,32)",
+        "data=digits",
+        "model=mlp",
+        f"trainer.max_epochs={EPOCHS}",
+        "scaling.num_workers=1",
+        "tracking.experiment=tune-e2e",
+        "tracking.log_model=false",
+        f"paths.storage_dir={tmp_path / 'ray'}",
     ]
     done = subprocess.run(command, env={**cli_env, "COLUMNS": "200"}, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
@@ -52,7 +62,7 @@ def test_tune_sweep_trials_report_every_epoch_and_best_is_recorded(tmp_path, cli
         assert trial.data.params["model.hidden_dim"] in ("16", "32")
         history = [m.value for m in client.get_metric_history(trial.info.run_id, "val/acc")]
         seen = reported[trial_id]
-        assert seen == pytest.approx(history[:len(seen)], abs=1e-6)  # Tune saw MLflow's values, in order
+        assert seen == pytest.approx(history[: len(seen)], abs=1e-6)  # Tune saw MLflow's values, in order
         stopped = trial.data.tags.get("orchestrator.early_stopped") == "true"
         ran_to_the_end = len(history) == EPOCHS and "test/acc" in trial.data.metrics
         if len(seen) == EPOCHS:  # Tune saw every epoch: no rung stopped it

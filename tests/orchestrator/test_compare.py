@@ -42,12 +42,21 @@ def sweep_store(tmp_path):
     uri = f"sqlite:///{tmp_path / 'sweep.db'}"
     client = MlflowClient(uri)
     exp_id = client.create_experiment("orchestrator")
-    grid = itertools.product(("0.001", "0.01", "0.1"), ("64", "128"), ("0.0", "0.0001"),
-                             ("torch.optim.lr_scheduler.CosineAnnealingLR", "torch.optim.lr_scheduler.StepLR"))
+    grid = itertools.product(
+        ("0.001", "0.01", "0.1"),
+        ("64", "128"),
+        ("0.0", "0.0001"),
+        ("torch.optim.lr_scheduler.CosineAnnealingLR", "torch.optim.lr_scheduler.StepLR"),
+    )
     for i, (lr, hidden, decay, scheduler) in enumerate(itertools.islice(grid, 10)):
         run_id = client.create_run(exp_id, tags={"orchestrator.kind": "train"}).info.run_id
-        for key, value in (("optimizer.lr", lr), ("model.hidden_dim", hidden), ("optimizer.weight_decay", decay),
-                           ("scheduler._target_", scheduler), ("trainer.max_epochs", "5")):
+        for key, value in (
+            ("optimizer.lr", lr),
+            ("model.hidden_dim", hidden),
+            ("optimizer.weight_decay", decay),
+            ("scheduler._target_", scheduler),
+            ("trainer.max_epochs", "5"),
+        ):
             client.log_param(run_id, key, value)
         client.log_metric(run_id, "val/acc", 0.9 + i / 100)
         client.log_metric(run_id, "test/acc", 0.8 + i / 100)
@@ -64,12 +73,19 @@ def assert_readable_at_80_columns(text: str, comparison) -> None:
     assert "val/acc" in text and "test/acc" in text, text  # not folded over lines
     headers, rows, after = read_table(text)
     assert headers[:3] == ["run", "val/acc", "test/acc"]
-    assert headers[3:] == VARYING[:len(headers) - 3] and len(headers) > 3  # some params still fit
+    assert headers[3:] == VARYING[: len(headers) - 3] and len(headers) > 3  # some params still fit
     assert [row[0] for row in rows] == comparison.run_ids
     for i, row in enumerate(rows):
         assert row[1:3] == [f"{comparison.metrics[m][i]:.4f}" for m in ("val/acc", "test/acc")]
-        assert row[3:] == [comparison.params[key][i].rsplit(".", 1)[-1] if key == "scheduler._target_"  # a class by its name
-                           else comparison.params[key][i] for key in headers[3:]]
+        assert (
+            row[3:]
+            == [
+                comparison.params[key][i].rsplit(".", 1)[-1]
+                if key == "scheduler._target_"  # a class by its name
+                else comparison.params[key][i]
+                for key in headers[3:]
+            ]
+        )
     left_out = [key for key in VARYING if key not in headers] + ["name"]
     assert f"not shown: {', '.join(left_out)}" in " ".join(" ".join(after).split())
     assert "…" not in text
@@ -91,8 +107,16 @@ def test_a_sweep_of_ten_runs_reads_whole_at_80_columns(sweep_store, pipe_console
 @pytest.mark.e2e
 def test_compare_to_a_pipe_at_80_columns_and_as_json(sweep_store, cli_env, tmp_path):
     """`orchestrate compare | grep RUN_ID` as a user types it (stdout a pipe, 80 columns), then --json."""
-    orchestrate = [str(Path(sys.executable).with_name("orchestrate")), "compare", "--tracking-uri", sweep_store,
-                   "--metric", "val/acc", "--metric", "test/acc"]
+    orchestrate = [
+        str(Path(sys.executable).with_name("orchestrate")),
+        "compare",
+        "--tracking-uri",
+        sweep_store,
+        "--metric",
+        "val/acc",
+        "--metric",
+        "test/acc",
+    ]
     env = {**cli_env, "COLUMNS": "80"}
     out = subprocess.run(orchestrate, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -120,11 +144,14 @@ def test_an_experiment_is_compared_best_first_on_the_params_that_vary(store, tmp
     assert (tmp_path / "cmp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("experiment, parent, metric, key", [
-    ("no_such_experiment", None, "val/acc", "--experiment"),
-    (None, "no_such_run", "val/acc", "--parent"),
-    (None, None, "val/accuracy", "--metric"),
-])
+@pytest.mark.parametrize(
+    "experiment, parent, metric, key",
+    [
+        ("no_such_experiment", None, "val/acc", "--experiment"),
+        (None, "no_such_run", "val/acc", "--parent"),
+        (None, None, "val/accuracy", "--metric"),
+    ],
+)
 def test_what_compare_refuses_names_the_option(store, experiment, parent, metric, key):
     with pytest.raises(ConfigError) as refused:
         compare(store[0], experiment, parent, [metric])
@@ -136,8 +163,10 @@ def test_plot_reads_params_as_mlflow_stores_them():
     than 20x), others as categories by their short name."""
     from orchestrator.sweeps.plots import metric_vs_params
 
-    points = [({"optimizer.lr": "0.001", "model._target_": "trainers.models.mlp.MLP"}, 0.5),
-              ({"optimizer.lr": "0.1", "model._target_": "trainers.models.cnn.CNN"}, 0.7)]
+    points = [
+        ({"optimizer.lr": "0.001", "model._target_": "trainers.models.mlp.MLP"}, 0.5),
+        ({"optimizer.lr": "0.1", "model._target_": "trainers.models.cnn.CNN"}, 0.7),
+    ]
     figure = metric_vs_params(points, ["optimizer.lr", "model._target_"], "val/acc")
     lr_axis, target_axis = figure.axes[:2]
     assert lr_axis.get_xscale() == "log"

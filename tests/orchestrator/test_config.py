@@ -122,8 +122,10 @@ def test_unreachable_tracking_uri_fails_before_ray(compose_train):
 def test_a_run_ended_by_early_stopping_says_when_and_why():
     from orchestrator.training.run import early_stop_reason
 
-    config = {"trainer": {"max_epochs": 12, "max_steps": -1},
-              "callbacks": {"early_stopping": {"_target_": "EarlyStopping", "monitor": "val/acc", "patience": 5}}}
+    config = {
+        "trainer": {"max_epochs": 12, "max_steps": -1},
+        "callbacks": {"early_stopping": {"_target_": "EarlyStopping", "monitor": "val/acc", "patience": 5}},
+    }
     assert early_stop_reason(config, {"epoch": 6}) == "stopped at epoch 7 of 12: val/acc did not improve for 5 epochs"
     assert early_stop_reason(config, {"epoch": 11}) is None  # ran every epoch
     assert early_stop_reason({**config, "callbacks": None}, {"epoch": 6}) is None  # something else ended it

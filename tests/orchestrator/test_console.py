@@ -19,14 +19,17 @@ def sweep_rows() -> list[list[str]]:
 
 
 def test_a_table_too_wide_leaves_out_its_last_columns_whole_and_names_them(pipe_console):
-    columns = [Column("run", required=True, shorten=True), Column("val/acc", justify="right"),
-               *(Column(key, justify="right") for key in PARAMS)]
+    columns = [
+        Column("run", required=True, shorten=True),
+        Column("val/acc", justify="right"),
+        *(Column(key, justify="right") for key in PARAMS),
+    ]
     print_table("10 runs", columns, sweep_rows())
     text = pipe_console.getvalue()
 
     headers, rows, after = read_table(text)
     assert headers == ["run", "val/acc", "optimizer.lr", "model.hidden_dim"]  # most important first, each whole
-    assert rows == [row[:len(headers)] for row in sweep_rows()]  # every run id and value whole on its row
+    assert rows == [row[: len(headers)] for row in sweep_rows()]  # every run id and value whole on its row
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
     note = " ".join(" ".join(after).split())  # the note may wrap, it is no data
     assert "not shown: optimizer.weight_decay, scheduler._target_, data.batch_size" in note and "--json" in note
@@ -76,11 +79,11 @@ def test_a_terminal_too_narrow_for_the_ids_gets_one_block_of_lines_per_row(pipe_
 def test_run_summary_keeps_the_run_id_the_command_and_the_url_on_one_line(pipe_console, tmp_path):
     uri = f"sqlite:///{tmp_path}/a/rather/long/path/to/the/team/store/mlruns.db"
     run_id = "8f0c2a4e6b8d0f2a4c6e8a0b2d4f6a8c"
-    print_run_summary("training run finished", run_id, "3", uri, {"test/acc": 0.9721},
-                      {"checkpoints": str(tmp_path / "ray_results" / run_id)})
+    print_run_summary(
+        "training run finished", run_id, "3", uri, {"test/acc": 0.9721}, {"checkpoints": str(tmp_path / "ray_results" / run_id)}
+    )
     text = pipe_console.getvalue()
     command = f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
     assert line_with(text, "--backend-store-uri").endswith(command)
     assert line_with(text, "then browse").endswith(f"http://127.0.0.1:5000/#/experiments/3/runs/{run_id}")
     assert line_with(text, "MLflow run").endswith(run_id) and "0.9721" in line_with(text, "test/acc")
-

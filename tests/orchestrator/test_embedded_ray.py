@@ -73,7 +73,7 @@ def test_runs_start_no_ray_data_actor():
     assert DatasetsCallback in kinds(trainer(lambda: None, scaling_config=ScalingConfig(num_workers=1), datasets={"train": [1]}))
 
 
-USER_CODE_DRIVER = '''
+USER_CODE_DRIVER = """
 import json, sys
 sys.path.insert(0, sys.argv[1])  # as the CLI puts the working directory on sys.path
 import ray
@@ -89,7 +89,7 @@ def in_a_worker():
     return usermod.VALUE, ray.get_runtime_context().runtime_env
 
 print(json.dumps({"driver_imported": "usermod" in sys.modules, "worker": ray.get(in_a_worker.remote(), timeout=120)}))
-'''
+"""
 
 
 def test_user_code_reaches_an_embedded_rays_workers_without_a_runtime_env(tmp_path):
@@ -103,8 +103,14 @@ def test_user_code_reaches_an_embedded_rays_workers_without_a_runtime_env(tmp_pa
     code = tmp_path / "code"
     code.mkdir()
     (code / "usermod.py").write_text("VALUE = 42\n")
-    out = subprocess.run([sys.executable, "-c", USER_CODE_DRIVER, str(code)], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300, env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    out = subprocess.run(
+        [sys.executable, "-c", USER_CODE_DRIVER, str(code)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen == {"driver_imported": False, "worker": [42, {}]}

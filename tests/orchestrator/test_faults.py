@@ -24,8 +24,7 @@ from orchestrator.runtime.checkpoints import CHECKPOINT_NAME, newest_loadable
 
 def train_workers(process: subprocess.Popen) -> list[psutil.Process]:
     """The RayTrainWorker processes of this run only (descendants of its embedded Ray)."""
-    return [p for p in psutil.Process(process.pid).children(recursive=True)
-            if "RayTrainWorker" in " ".join(p.cmdline())]
+    return [p for p in psutil.Process(process.pid).children(recursive=True) if "RayTrainWorker" in " ".join(p.cmdline())]
 
 
 @pytest.mark.e2e
@@ -33,7 +32,11 @@ def test_worker_sigkill_resumes_from_checkpoint_in_the_same_run(tmp_path, cli_en
     epochs = 6
     process = subprocess.Popen(
         [ORCHESTRATE, "train", *SLOW_RUN, f"trainer.max_epochs={epochs}", "scaling.num_workers=2", "scaling.max_failures=2"],
-        cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     client = MlflowClient(cli_env["MLFLOW_TRACKING_URI"])
     wait_for_epochs(client, 2, process)
@@ -58,7 +61,11 @@ def test_ctrl_c_ends_the_run_killed_and_resume_finishes_it(tmp_path, cli_env):
     epochs = 5
     process = subprocess.Popen(
         [ORCHESTRATE, "train", *SLOW_RUN, f"trainer.max_epochs={epochs}", "scaling.num_workers=2"],
-        cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     client = MlflowClient(cli_env["MLFLOW_TRACKING_URI"])
     run_id = wait_for_epochs(client, 2, process)
@@ -71,8 +78,7 @@ def test_ctrl_c_ends_the_run_killed_and_resume_finishes_it(tmp_path, cli_env):
     assert client.get_run(run_id).info.status == "KILLED"
     points_before = len(client.get_metric_history(run_id, "val/acc"))
 
-    resumed = subprocess.run([ORCHESTRATE, "resume", run_id], cwd=tmp_path, env=cli_env,
-                             capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run([ORCHESTRATE, "resume", run_id], cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     run = only_run(client)
     assert run.info.run_id == run_id and run.info.status == "FINISHED"
@@ -97,8 +103,16 @@ def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint(ray_cluster, 
     from orchestrator.training.run import run_train
 
     # Two sane epochs, then the step scheduler multiplies the learning rate by 1e30.
-    cfg = compose_train("optimizer=sgd", "optimizer.lr=0.01", "scheduler=step", "scheduler.step_size=2",
-                        "scheduler.gamma=1e30", "trainer.max_epochs=5", "callbacks=none", "scaling.num_workers=2")
+    cfg = compose_train(
+        "optimizer=sgd",
+        "optimizer.lr=0.01",
+        "scheduler=step",
+        "scheduler.step_size=2",
+        "scheduler.gamma=1e30",
+        "trainer.max_epochs=5",
+        "callbacks=none",
+        "scaling.num_workers=2",
+    )
     with pytest.raises(TrainingError, match="training loss is (NaN|inf)"):
         run_train(cfg)
     run = only_run(MlflowClient(tracking_uri))
@@ -129,10 +143,23 @@ def test_one_rank_raising_ends_the_whole_run_failed_instead_of_blocking_the_othe
     (tmp_path / "one_rank.py").write_text(ONE_RANK_RAISES)
     started = time.monotonic()
     out = subprocess.run(
-        [ORCHESTRATE, "train", "data=synthetic", "data.num_samples=4096", "model=mlp", "callbacks=none",
-         "tracking.log_model=false", "trainer.max_epochs=4", "scaling.num_workers=2",
-         "+callbacks.one_rank._target_=one_rank.RaiseOnRankOne"],
-        cwd=tmp_path, env={**cli_env, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True, timeout=600,
+        [
+            ORCHESTRATE,
+            "train",
+            "data=synthetic",
+            "data.num_samples=4096",
+            "model=mlp",
+            "callbacks=none",
+            "tracking.log_model=false",
+            "trainer.max_epochs=4",
+            "scaling.num_workers=2",
+            "+callbacks.one_rank._target_=one_rank.RaiseOnRankOne",
+        ],
+        cwd=tmp_path,
+        env={**cli_env, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     took = time.monotonic() - started
     assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
@@ -161,9 +188,23 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, capl
 
 def start_server(db: Path, port: int, artifacts: Path) -> subprocess.Popen:
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{db}", "--default-artifact-root", str(artifacts), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(Path(sys.executable).with_name("mlflow")),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{db}",
+            "--default-artifact-root",
+            str(artifacts),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 300  # seconds when the machine is idle; minutes when it is not
     while time.monotonic() < deadline:

@@ -34,15 +34,21 @@ class Tiny(lightning.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-@pytest.mark.parametrize("num_to_keep, kept", [(1, ["checkpoint_000001", "checkpoint_000004"]),
-                                               (2, ["checkpoint_000001", "checkpoint_000003", "checkpoint_000004"])])
+@pytest.mark.parametrize(
+    "num_to_keep, kept",
+    [(1, ["checkpoint_000001", "checkpoint_000004"]), (2, ["checkpoint_000001", "checkpoint_000003", "checkpoint_000004"])],
+)
 def test_keeps_the_best_and_the_latest_and_reports_them_as_ray_would(tmp_path, num_to_keep, kept):
     scores = [0.5, 0.9, 0.6, 0.8, 0.7]  # best: epoch 1, then epoch 3; latest: epoch 4
     run_dir = tmp_path / "run"
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4)), batch_size=4)
-    trainer = lightning.Trainer(max_epochs=5, logger=False, enable_progress_bar=False,
-                                enable_model_summary=False, callbacks=[ScriptedScore(scores),
-                                                                       CheckpointKeeper(str(run_dir), "val/acc", "max", num_to_keep)])
+    trainer = lightning.Trainer(
+        max_epochs=5,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[ScriptedScore(scores), CheckpointKeeper(str(run_dir), "val/acc", "max", num_to_keep)],
+    )
     trainer.fit(Tiny(), data)
 
     assert sorted(p.name for p in run_dir.iterdir()) == kept

@@ -41,13 +41,18 @@ def cluster_jobs(tmp_path_factory) -> tuple[JobsAPI, dict[str, list[str]]]:
     for i, (status, num_runs) in enumerate(((JobStatus.SUCCEEDED, 1), (JobStatus.FAILED, 4), (JobStatus.RUNNING, 0))):
         job_id = f"orchestrate-train-20261207-13413{i}-2e4aa{i}"
         runs[job_id] = [client.create_run(exp_id, tags={"ray.job_id": job_id}).info.run_id for _ in range(num_runs)]
-        details.append(JobDetails(
-            type=JobType.SUBMISSION, submission_id=job_id, status=status, entrypoint=COMMAND,
-            start_time=1796651496000 + i * 60_000,
-            end_time=None if status == JobStatus.RUNNING else 1796651596000 + i * 60_000,
-            message="Job finished successfully." if status == JobStatus.SUCCEEDED else None,
-            metadata={META_TRACKING_URI: uri},
-        ))
+        details.append(
+            JobDetails(
+                type=JobType.SUBMISSION,
+                submission_id=job_id,
+                status=status,
+                entrypoint=COMMAND,
+                start_time=1796651496000 + i * 60_000,
+                end_time=None if status == JobStatus.RUNNING else 1796651596000 + i * 60_000,
+                message="Job finished successfully." if status == JobStatus.SUCCEEDED else None,
+                metadata={META_TRACKING_URI: uri},
+            )
+        )
     return JobsAPI(details), runs
 
 
@@ -56,7 +61,7 @@ def runs_column(text: str) -> dict[str, list[str]]:
     lines = text.splitlines()
     rule = next(i for i, line in enumerate(lines) if line.strip() and set(line.strip()) == {"─"})
     shown: dict[str, list[str]] = {}
-    for line in lines[rule + 1:]:
+    for line in lines[rule + 1 :]:
         if not line[:1].isspace():
             if len(line.split()) != 3:
                 break  # the line under the table

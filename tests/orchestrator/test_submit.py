@@ -17,20 +17,40 @@ from orchestrator.tracking.store import ray_job_id, run_tags
 
 
 def test_parse_args_splits_options_and_command(tmp_path):
-    options = parse_args(["--address", "http://h:8265", "--no-wait", "--env", "A=1", "--env", "B=x=y",
-                                 "--pip", "rich", "--working-dir", str(tmp_path), "--", "train", "model=cnn", "-m"])
+    options = parse_args(
+        [
+            "--address",
+            "http://h:8265",
+            "--no-wait",
+            "--env",
+            "A=1",
+            "--env",
+            "B=x=y",
+            "--pip",
+            "rich",
+            "--working-dir",
+            str(tmp_path),
+            "--",
+            "train",
+            "model=cnn",
+            "-m",
+        ]
+    )
     assert options.address == "http://h:8265" and options.wait is False
     assert options.env_vars == {"A": "1", "B": "x=y"} and options.pip == ["rich"]
     assert options.verb == "train" and options.overrides == ["model=cnn", "-m"]
     assert options.working_dir == tmp_path.resolve()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--address", "x"], "give the command after --"),
-    (["--", "nosuchverb"], "unknown verb 'nosuchverb'"),
-    (["--", "jobs", "list"], "unknown verb 'jobs'"),
-    (["--env", "NOEQUALS", "--", "train"], "--env 'NOEQUALS': use KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--address", "x"], "give the command after --"),
+        (["--", "nosuchverb"], "unknown verb 'nosuchverb'"),
+        (["--", "jobs", "list"], "unknown verb 'jobs'"),
+        (["--env", "NOEQUALS", "--", "train"], "--env 'NOEQUALS': use KEY=VALUE"),
+    ],
+)
 def test_parse_args_refuses_bad_input(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse_args(argv)
@@ -60,9 +80,24 @@ def test_working_dir_upload_leaves_out_stores_outputs_and_credentials(tmp_path):
     (tmp_path / "mypkg" / "model.py").write_text("x = 1\n")
     kept = {"mypkg/model.py", "train.csv"}
     (tmp_path / "train.csv").write_text("a,b\n1,2\n")
-    for name in [".git/objects/ab", ".venv/bin/python", "mlruns.db", "mlruns/0/meta.yaml", "mlartifacts/x",
-                 "ray_results/run/ckpt", "outputs/2026/x.log", "multirun/x", ".env", "secrets/key.pem",
-                 ".ssh/id_rsa", "id_ed25519", ".netrc", "credentials", "sub/.aws/credentials", "big/ignored.bin"]:
+    for name in [
+        ".git/objects/ab",
+        ".venv/bin/python",
+        "mlruns.db",
+        "mlruns/0/meta.yaml",
+        "mlartifacts/x",
+        "ray_results/run/ckpt",
+        "outputs/2026/x.log",
+        "multirun/x",
+        ".env",
+        "secrets/key.pem",
+        ".ssh/id_rsa",
+        "id_ed25519",
+        ".netrc",
+        "credentials",
+        "sub/.aws/credentials",
+        "big/ignored.bin",
+    ]:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("never uploaded")
@@ -129,9 +164,11 @@ def test_a_head_without_its_job_agent_is_asked_again_then_explained(monkeypatch)
     """Ray's own answers (job_head.py) to a submission and to a stop when the head has no job agent: asked
     again while the agent may still be starting, then an error that says what it means, never the bare 500."""
     monkeypatch.setattr(job_client, "JOB_AGENT_RETRY_INTERVAL_S", 0.0)
-    answers = [RuntimeError("Request failed with status code 500: No available agent to submit job, please try again later.."),
-               RuntimeError("Request failed with status code 500: Traceback ... TimeoutError: Failed to get head node agent "
-                            "within 10 seconds."), "raysubmit_1"]
+    answers = [
+        RuntimeError("Request failed with status code 500: No available agent to submit job, please try again later.."),
+        RuntimeError("Request failed with status code 500: Traceback ... TimeoutError: Failed to get head node agent within 10 seconds."),
+        "raysubmit_1",
+    ]
 
     def request():
         answer = answers.pop(0)

@@ -33,8 +33,8 @@ def test_a_rerun_that_passes_supersedes_the_failed_attempt(store):
     client = MlflowClient(store)
     sweep_id, exp_id, _ = open_sweep_run(store, "sweeps", "key", {}, {})
     add_trial(client, exp_id, sweep_id, "a", "FINISHED", 0.9)
-    add_trial(client, exp_id, sweep_id, "b", "FAILED")   # first run of the sweep
-    add_trial(client, exp_id, sweep_id, "b", "KILLED")   # an interrupted re-run
+    add_trial(client, exp_id, sweep_id, "b", "FAILED")  # first run of the sweep
+    add_trial(client, exp_id, sweep_id, "b", "KILLED")  # an interrupted re-run
     passed = add_trial(client, exp_id, sweep_id, "b", "FINISHED", 0.95)  # the re-run that passed
 
     outcome = close_sweep_run(store, exp_id, sweep_id, ["optimizer.lr"], "val/acc", "max")
@@ -57,7 +57,8 @@ def test_a_trial_that_keeps_failing_counts_once(store):
     outcome = close_sweep_run(store, exp_id, sweep_id, ["optimizer.lr"], "val/acc", "max")
 
     assert sorted((t.run_id, t.status) for t in outcome.trials if t.status != "FINISHED") == sorted(
-        [(last, "FAILED"), (left_running, "KILLED")])
+        [(last, "FAILED"), (left_running, "KILLED")]
+    )
     assert outcome.num_failed == 2
     assert client.get_run(left_running).info.status == "KILLED"
     assert client.get_run(sweep_id).info.status == "FAILED"
@@ -147,9 +148,15 @@ def test_the_sweep_summary_at_80_columns_keeps_trial_run_ids_whole(pipe_console)
     from orchestrator.sweeps.sweep import SweepOutcome, Trial, print_sweep_summary
 
     swept = ["optimizer.lr", "model.hidden_dim", "optimizer.weight_decay", "scheduler._target_"]
-    trials = [Trial(hashlib.md5(str(i).encode()).hexdigest(), "FINISHED" if i else "FAILED",
-                    {key: f"{i}e-{j}" for j, key in enumerate(swept)}, None if i == 0 else 0.9 + i / 100)
-              for i in range(10)]
+    trials = [
+        Trial(
+            hashlib.md5(str(i).encode()).hexdigest(),
+            "FINISHED" if i else "FAILED",
+            {key: f"{i}e-{j}" for j, key in enumerate(swept)},
+            None if i == 0 else 0.9 + i / 100,
+        )
+        for i in range(10)
+    ]
     outcome = SweepOutcome("5" * 32, "1", "http://127.0.0.1:5000", trials=trials, best=trials[9])
     print_sweep_summary(outcome, swept, "val/acc", "max")
     text = pipe_console.getvalue()

@@ -30,8 +30,9 @@ def tiny_bert(folder: Path) -> Path:
     """A real (random) 1-layer BERT with a 64-token embedding table: a model MiniLM's tokenizer does not fit."""
     from transformers import BertConfig, BertModel
 
-    BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32)).save_pretrained(folder)
+    BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)).save_pretrained(
+        folder
+    )
     return folder
 
 
@@ -53,8 +54,14 @@ def test_empty_file(compose_train, tmp_path, data):
 def test_block_size_larger_than_the_corpus(compose_train, tmp_path):
     corpus = write_corpus(tmp_path, 20)
     with pytest.raises(ConfigError, match=r"^data.block_size: is larger than the train part of the corpus"):
-        build(compose_train, "data=text_file", f"data.path={corpus}", "model=causal_lm", "data.block_size=4096",
-              f"data.cache_dir={tmp_path / 'cache'}")
+        build(
+            compose_train,
+            "data=text_file",
+            f"data.path={corpus}",
+            "model=causal_lm",
+            "data.block_size=4096",
+            f"data.cache_dir={tmp_path / 'cache'}",
+        )
 
 
 def test_model_path_that_is_not_a_model_folder(compose_train, reviews_csv, tmp_path):
@@ -69,21 +76,41 @@ def test_model_path_that_is_not_a_model_folder(compose_train, reviews_csv, tmp_p
 
 def test_tokenizer_built_from_the_data_does_not_match_a_pretrained_model(compose_train, reviews_csv, tmp_path):
     with pytest.raises(ConfigError, match=r"^data.tokenizer: \(word\) builds a new vocabulary"):
-        build(compose_train, *text_csv(reviews_csv, tmp_path, "model=pretrained_encoder", f"model.path={minilm_path()}",
-                                       "data.tokenizer=word"))
+        build(
+            compose_train,
+            *text_csv(reviews_csv, tmp_path, "model=pretrained_encoder", f"model.path={minilm_path()}", "data.tokenizer=word"),
+        )
 
 
 def test_tokenizer_of_another_model_does_not_match(compose_train, reviews_csv, tmp_path):
     model = tiny_bert(tmp_path / "tiny_bert")
     with pytest.raises(ConfigError, match=r"^data.tokenizer: does not match the model at model.path: the tokenizer has 30522"):
-        build(compose_train, *text_csv(reviews_csv, tmp_path, "model=pretrained_encoder", f"model.path={model}",
-                                       f"data.tokenizer={minilm_path()}", "data.max_length=16"))
+        build(
+            compose_train,
+            *text_csv(
+                reviews_csv,
+                tmp_path,
+                "model=pretrained_encoder",
+                f"model.path={model}",
+                f"data.tokenizer={minilm_path()}",
+                "data.max_length=16",
+            ),
+        )
 
 
 def test_more_frozen_layers_than_the_model_has(compose_train, reviews_csv, tmp_path):
     with pytest.raises(ConfigError, match=r"^model.freeze_layers: must be between -1 and the model's 6 layers, got 7"):
-        build(compose_train, *text_csv(reviews_csv, tmp_path, "model=pretrained_encoder", f"model.path={minilm_path()}",
-                                       "model.freeze_layers=7", "data.max_length=16"))
+        build(
+            compose_train,
+            *text_csv(
+                reviews_csv,
+                tmp_path,
+                "model=pretrained_encoder",
+                f"model.path={minilm_path()}",
+                "model.freeze_layers=7",
+                "data.max_length=16",
+            ),
+        )
 
 
 def test_generate_requires_a_run_id():
@@ -111,21 +138,27 @@ def test_relative_data_and_model_paths_travel_absolute(compose_train, tmp_path, 
     # Ray workers run in another directory: `data.path=reviews.csv` must name the driver's file there too.
     monkeypatch.chdir(tmp_path)
     write_reviews(tmp_path, 20)
-    config = resolved_config(compose_train("data=text_csv", "data.path=reviews.csv", "data.cache_dir=cache",
-                                           "model=pretrained_encoder", "model.path=s3://bucket/model"))
+    config = resolved_config(
+        compose_train(
+            "data=text_csv", "data.path=reviews.csv", "data.cache_dir=cache", "model=pretrained_encoder", "model.path=s3://bucket/model"
+        )
+    )
     assert config["data"]["path"] == str(tmp_path / "reviews.csv")
     assert config["data"]["cache_dir"] == str(tmp_path / "cache")
     assert config["model"]["path"] == "s3://bucket/model"  # URIs as given
 
 
-@pytest.mark.parametrize("overrides, optimizer, lr, scheduler", [
-    ([], "AdamW", 3e-5, "linear_warmup_decay"),  # the encoder's own weights train: a rate that keeps them
-    (["model.lora.r=8"], "AdamW", 1e-3, "linear_warmup_decay"),  # adapters train from scratch
-    (["model.freeze_layers=-1"], "AdamW", 1e-3, "linear_warmup_decay"),  # the head alone
-    (["model.freeze_layers=4"], "AdamW", 3e-5, "linear_warmup_decay"),
-    (["optimizer.lr=1e-4", "scheduler=none"], "AdamW", 1e-4, None),  # the command line wins
-    (["optimizer=adam"], "Adam", 3e-3, "linear_warmup_decay"),
-])
+@pytest.mark.parametrize(
+    "overrides, optimizer, lr, scheduler",
+    [
+        ([], "AdamW", 3e-5, "linear_warmup_decay"),  # the encoder's own weights train: a rate that keeps them
+        (["model.lora.r=8"], "AdamW", 1e-3, "linear_warmup_decay"),  # adapters train from scratch
+        (["model.freeze_layers=-1"], "AdamW", 1e-3, "linear_warmup_decay"),  # the head alone
+        (["model.freeze_layers=4"], "AdamW", 3e-5, "linear_warmup_decay"),
+        (["optimizer.lr=1e-4", "scheduler=none"], "AdamW", 1e-4, None),  # the command line wins
+        (["optimizer=adam"], "Adam", 3e-3, "linear_warmup_decay"),
+    ],
+)
 def test_a_pretrained_model_brings_its_fine_tuning_defaults(compose_train, overrides, optimizer, lr, scheduler):
     config = resolved_config(compose_train("model=pretrained_encoder", "model.path=/models/minilm", *overrides), [])
     assert config["optimizer"]["_target_"] == f"torch.optim.{optimizer}" and config["optimizer"]["lr"] == lr

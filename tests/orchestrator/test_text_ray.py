@@ -31,11 +31,20 @@ def fine_tune_minilm(compose_train, tmp_path, *overrides: str):
     """MiniLM fine-tuned on 1,200 reviews (labels by word choice) with the model's own defaults: AdamW,
     warm-up and decay, its learning rate (nothing about the optimizer on the command line), 2 workers."""
     data = write_reviews(tmp_path, 1200)
-    outcome = run_train(compose_train(
-        "data=text_csv", f"data.path={data}", "data.max_length=16", f"data.cache_dir={tmp_path / 'cache'}",
-        "model=pretrained_encoder", f"model.path={minilm_path()}", "trainer.max_epochs=2", "callbacks=none",
-        "scaling.num_workers=2", *overrides,
-    ))
+    outcome = run_train(
+        compose_train(
+            "data=text_csv",
+            f"data.path={data}",
+            "data.max_length=16",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            "model=pretrained_encoder",
+            f"model.path={minilm_path()}",
+            "trainer.max_epochs=2",
+            "callbacks=none",
+            "scaling.num_workers=2",
+            *overrides,
+        )
+    )
     return outcome, mlflow.get_run(outcome.run_id)
 
 
@@ -64,11 +73,22 @@ def test_lora_fine_tunes_minilm_on_two_workers_with_its_defaults(ray_cluster, co
 
 def test_causal_lm_lowers_perplexity_and_generate_prints_text(ray_cluster, compose_train, tracking_uri, cli_env, tmp_path):
     corpus = write_corpus(tmp_path, 300)
-    outcome = run_train(compose_train(
-        "data=text_file", f"data.path={corpus}", "data.block_size=32", f"data.cache_dir={tmp_path / 'cache'}",
-        "model=causal_lm", "model.d_model=48", "model.num_layers=1", "optimizer=adamw", "optimizer.lr=0.003",
-        "trainer.max_epochs=3", "callbacks=none", "scaling.num_workers=2",
-    ))
+    outcome = run_train(
+        compose_train(
+            "data=text_file",
+            f"data.path={corpus}",
+            "data.block_size=32",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            "model=causal_lm",
+            "model.d_model=48",
+            "model.num_layers=1",
+            "optimizer=adamw",
+            "optimizer.lr=0.003",
+            "trainer.max_epochs=3",
+            "callbacks=none",
+            "scaling.num_workers=2",
+        )
+    )
     run = mlflow.get_run(outcome.run_id)
     assert run.info.status == "FINISHED"
     ppl = [m.value for m in MlflowClient(tracking_uri).get_metric_history(outcome.run_id, "val/ppl")]
@@ -77,8 +97,18 @@ def test_causal_lm_lowers_perplexity_and_generate_prints_text(ray_cluster, compo
     model, signature = logged_model(run)
     assert model(torch.zeros(1, 32, dtype=torch.int64)).shape[:2] == (1, 32)
 
-    command = [sys.executable, "-m", "orchestrator", "generate", f"source.run_id={outcome.run_id}",
-               "prompt=def main(", "max_new_tokens=40", "temperature=0.8", "top_k=5", "seed=1"]
+    command = [
+        sys.executable,
+        "-m",
+        "orchestrator",
+        "generate",
+        f"source.run_id={outcome.run_id}",
+        "prompt=def main(",
+        "max_new_tokens=40",
+        "temperature=0.8",
+        "top_k=5",
+        "seed=1",
+    ]
     result = subprocess.run(command, env=cli_env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("def main(") and len(result.stdout.strip()) > len("def main(") + 20

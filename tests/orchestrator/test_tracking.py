@@ -31,14 +31,19 @@ def test_plain_paths_are_refused_with_the_fix():
 
 def test_flatten_uses_dotted_keys():
     assert flatten({"model": {"hidden_dim": 64}, "scheduler": None, "x": {"y": [1, 2]}}) == {
-        "model.hidden_dim": "64", "scheduler": "None", "x.y": "[1, 2]",
+        "model.hidden_dim": "64",
+        "scheduler": "None",
+        "x.y": "[1, 2]",
     }
 
 
 def test_secrets_are_masked():
-    config = {"tracking": {"uri": "http://alice:hunter2@host:5000"}, "cluster": {"runtime_env": {"env_vars": {
-        "AWS_SECRET_ACCESS_KEY": "abc", "HF_TOKEN": "t", "DB_PASSWORD": "p", "LEVEL": "3"}}},
-        "optimizer": {"lr": 0.1}, "data": {"label_column": "label"}}
+    config = {
+        "tracking": {"uri": "http://alice:hunter2@host:5000"},
+        "cluster": {"runtime_env": {"env_vars": {"AWS_SECRET_ACCESS_KEY": "abc", "HF_TOKEN": "t", "DB_PASSWORD": "p", "LEVEL": "3"}}},
+        "optimizer": {"lr": 0.1},
+        "data": {"label_column": "label"},
+    }
     masked = mask_secrets(config)
     env = masked["cluster"]["runtime_env"]["env_vars"]
     assert env == {"AWS_SECRET_ACCESS_KEY": MASK, "HF_TOKEN": MASK, "DB_PASSWORD": MASK, "LEVEL": "3"}
@@ -60,9 +65,12 @@ def test_every_run_is_opened_with_the_same_params_tags_and_config(tmp_path):
     from orchestrator.tracking.runs import MAX_PARAM_LENGTH, open_run, run_params
     from orchestrator.tracking.tags import TAG_KIND, TAG_OUTPUT_DIR
 
-    config = {"model": {"hidden_dim": 64, "notes": "x" * 7000}, "tracking": {"uri": "http://u:pw@host:5000"},
-              "paths": {"output_dir": str(tmp_path / "outputs" / "run1"), "storage_dir": "ray_results"},
-              "data": {"api_key": "s3cr3t"}}
+    config = {
+        "model": {"hidden_dim": 64, "notes": "x" * 7000},
+        "tracking": {"uri": "http://u:pw@host:5000"},
+        "paths": {"output_dir": str(tmp_path / "outputs" / "run1"), "storage_dir": "ray_results"},
+        "data": {"api_key": "s3cr3t"},
+    }
     params = run_params(config)
     assert "paths.output_dir" not in params and params["paths.storage_dir"] == "ray_results"  # per run: a tag
     assert params["data.api_key"] == "*****" and "pw" not in params["tracking.uri"]
@@ -76,8 +84,10 @@ def test_every_run_is_opened_with_the_same_params_tags_and_config(tmp_path):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.params == params
     assert run.data.tags[TAG_KIND] == "pipeline" and run.data.tags[TAG_OUTPUT_DIR] == config["paths"]["output_dir"]
-    assert "s3cr3t" not in client.download_artifacts(run_id, "config.yaml", str(tmp_path)) and \
-        "s3cr3t" not in (tmp_path / "config.yaml").read_text()
+    assert (
+        "s3cr3t" not in client.download_artifacts(run_id, "config.yaml", str(tmp_path))
+        and "s3cr3t" not in (tmp_path / "config.yaml").read_text()
+    )
     with pytest.raises(ValueError), open_run(uri, experiment, None, "pipeline", config) as failing:
         raise ValueError("boom")
     assert client.get_run(failing).info.status == "FAILED"

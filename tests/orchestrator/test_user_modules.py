@@ -89,13 +89,26 @@ def test_compression_skips_what_a_plain_module_does_not_offer(compose_train, tmp
     skipped = skipped_methods(compression, model)
     assert set(skipped) == {STRUCTURED_PRUNING, DISTILLATION} and "no `net` attribute" in skipped[STRUCTURED_PRUNING]
     names = [p.name for p in plan(compression, skipped)]
-    assert names == ["baseline", "prune-unstructured-50", "prune-unstructured-80",
-                     "quantize-dynamic-int8", "quantize-static-int8", "quantize-onnx-int8"]
+    assert names == [
+        "baseline",
+        "prune-unstructured-50",
+        "prune-unstructured-80",
+        "quantize-dynamic-int8",
+        "quantize-static-int8",
+        "quantize-onnx-int8",
+    ]
     assert skipped_methods(CompressionConfig(stages=["quantize"]), model) == {}
 
     # The whole LightningModule quantized is logged as TorchScript (its `trainer` raises outside a Trainer).
-    variant = TorchVariant(name="q", stage="quantize", num_params=1, nonzero_params=1, params={},
-                           module=quantize.dynamic_int8(model.eval(), "x86"), scripted=True)
+    variant = TorchVariant(
+        name="q",
+        stage="quantize",
+        num_params=1,
+        nonzero_params=1,
+        params={},
+        module=quantize.dynamic_int8(model.eval(), "x86"),
+        scripted=True,
+    )
     example = torch.randn(2, 8)
     with mlflow.start_run():
         uri = variant.log_model(example).model_uri
@@ -134,10 +147,25 @@ def test_train_and_pipeline_on_a_users_plain_lightning_modules(tmp_path, cli_env
     # Run as a user does, under a child subreaper: whatever the pipeline (its training run, then a pruning
     # fine-tune on Ray) leaves alive is reported, orphans included (a Ray Train controller was once left).
     out, left_behind = run_reaped(
-        [ORCHESTRATE, "pipeline", "--config-dir", "conf", "data=blobs", "model=blobs", "scaling.num_workers=1",
-         "trainer.max_epochs=4", "compression.prune.sparsities=[0.5]", "compression.prune.finetune_epochs=1",
-         "compression.measure.num_repeats=30", "compression.measure.num_throughput_repeats=3",
-         "compression.max_acc_drop=0.05"], cwd=tmp_path, env=cli_env, timeout=1200)
+        [
+            ORCHESTRATE,
+            "pipeline",
+            "--config-dir",
+            "conf",
+            "data=blobs",
+            "model=blobs",
+            "scaling.num_workers=1",
+            "trainer.max_epochs=4",
+            "compression.prune.sparsities=[0.5]",
+            "compression.prune.finetune_epochs=1",
+            "compression.measure.num_repeats=30",
+            "compression.measure.num_throughput_repeats=3",
+            "compression.max_acc_drop=0.05",
+        ],
+        cwd=tmp_path,
+        env=cli_env,
+        timeout=1200,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert left_behind == [], left_behind  # no process of the run's Ray session 5 s after the command exits
     text = " ".join((out.stdout + out.stderr).split())
@@ -146,10 +174,13 @@ def test_train_and_pipeline_on_a_users_plain_lightning_modules(tmp_path, cli_env
     [parent] = client.search_runs([run.info.experiment_id], "tags.`orchestrator.kind` = 'pipeline'")
     assert parent.info.status == "FINISHED" and parent.data.params["model.width"] == "24"
     assert "structured pruning" in parent.data.tags["orchestrator.skipped_methods"]
-    variants = {r.data.tags["orchestrator.variant"]: r for r in client.search_runs(
-        [run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and tags.`orchestrator.kind` = 'compress'")}
-    assert set(variants) == {"baseline", "prune-unstructured-50", "quantize-dynamic-int8", "quantize-static-int8",
-                             "quantize-onnx-int8"}
+    variants = {
+        r.data.tags["orchestrator.variant"]: r
+        for r in client.search_runs(
+            [run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and tags.`orchestrator.kind` = 'compress'"
+        )
+    }
+    assert set(variants) == {"baseline", "prune-unstructured-50", "quantize-dynamic-int8", "quantize-static-int8", "quantize-onnx-int8"}
     errors = {name: run.data.tags.get("orchestrator.error") for name, run in variants.items()}
     assert all(r.info.status == "FINISHED" for r in variants.values()), errors
     assert variants["prune-unstructured-50"].data.metrics["nonzero_params"] < variants["baseline"].data.metrics["num_params"]

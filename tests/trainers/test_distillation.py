@@ -23,8 +23,16 @@ from trainers.models.text_transformer import TextTransformerLitModule
 
 
 def fit(model, datamodule, epochs=2, callbacks=()):
-    trainer = lightning.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                                enable_model_summary=False, accelerator="cpu", devices=1, callbacks=list(callbacks))
+    trainer = lightning.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        callbacks=list(callbacks),
+    )
     trainer.fit(model, datamodule=datamodule)
     return trainer
 
@@ -41,8 +49,7 @@ def test_student_learns_from_a_frozen_teacher(tmp_path):
 
     fresh_teacher = MLPClassifierLitModule((1, 8, 8), 10, hidden_dim=64)
     student = MLPClassifierLitModule((1, 8, 8), 10, hidden_dim=16)
-    module = DistillationLitModule(student, fresh_teacher, 10, teacher_weights=str(path), temperature=3.0, alpha=0.5,
-                                   optimizer=adam)
+    module = DistillationLitModule(student, fresh_teacher, 10, teacher_weights=str(path), temperature=3.0, alpha=0.5, optimizer=adam)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer = fit(module, datamodule, epochs=3)
@@ -80,8 +87,9 @@ def test_a_shallower_student_starts_from_the_teachers_first_layers(tmp_path):
 
     def distilled(init_from_teacher: bool):
         student = TextTransformerLitModule(**kwargs, num_layers=1)
-        return DistillationLitModule(student, TextTransformerLitModule(**kwargs, num_layers=2), 2, teacher_weights=str(path),
-                                     init_from_teacher=init_from_teacher).net
+        return DistillationLitModule(
+            student, TextTransformerLitModule(**kwargs, num_layers=2), 2, teacher_weights=str(path), init_from_teacher=init_from_teacher
+        ).net
 
     copied, fresh = distilled(True).state_dict(), distilled(False).state_dict()
     assert set(copied) < set(teacher.state_dict())  # the student's keys are the teacher's first ones
@@ -94,8 +102,9 @@ def test_lm_kd_loss_is_a_mean_over_positions_and_lowers_as_the_student_matches_t
     torch.manual_seed(0)
     teacher = torch.randn(2, 5, 11) * 3  # [batch, positions, vocab]
     targets = torch.randint(0, 11, (2, 5))
-    per_position = [distillation_loss(torch.zeros(1, 11), teacher[b, t][None], targets[b, t][None], 2.0, 0.6)
-                    for b in range(2) for t in range(5)]
+    per_position = [
+        distillation_loss(torch.zeros(1, 11), teacher[b, t][None], targets[b, t][None], 2.0, 0.6) for b in range(2) for t in range(5)
+    ]
     assert torch.isclose(distillation_loss(torch.zeros(2, 5, 11), teacher, targets, 2.0, 0.6), torch.stack(per_position).mean())
     assert distillation_loss(teacher, teacher, targets, 2.0, 1.0).abs() < 1e-5
 
@@ -129,8 +138,9 @@ def test_a_shallower_language_model_learns_the_teachers_next_token_distributions
 
     student = CausalLMLitModule(**kwargs, num_layers=1)
     before = kl_to_teacher(student)  # dropout 0: train and eval mode agree
-    module = NextTokenDistillationLitModule(student, CausalLMLitModule(**kwargs, num_layers=2), teacher_weights=str(path),
-                                            temperature=2.0, alpha=0.8, optimizer=adamw)
+    module = NextTokenDistillationLitModule(
+        student, CausalLMLitModule(**kwargs, num_layers=2), teacher_weights=str(path), temperature=2.0, alpha=0.8, optimizer=adamw
+    )
     trainer = fit(module, datamodule, epochs=2)
     assert not module.teacher.training and not any(p.requires_grad for p in module.teacher.parameters())
     assert kl_to_teacher(module.net.eval()) < 0.3 * before
@@ -138,5 +148,5 @@ def test_a_shallower_language_model_learns_the_teachers_next_token_distributions
     assert trainer.callback_metrics["val/ppl"] < datamodule.vocab_size / 2
     # what the distill stage does with the best checkpoint: the `net.` entries are the student LitModule's
     rebuilt = CausalLMLitModule(**kwargs, num_layers=1).eval()
-    rebuilt.load_state_dict({k[len("net."):]: v for k, v in module.state_dict().items() if k.startswith("net.")})
+    rebuilt.load_state_dict({k[len("net.") :]: v for k, v in module.state_dict().items() if k.startswith("net.")})
     assert torch.equal(rebuilt(ids), module.net(ids))

@@ -28,7 +28,9 @@ def test_linear_warmup_rises_then_decays_to_zero():
 def test_a_fit_steps_the_schedule_every_optimizer_step_over_the_whole_fit(tmp_path):
     dm = DigitsDataModule(batch_size=64)
     model = MLPClassifierLitModule(
-        input_shape=dm.input_shape, num_classes=dm.num_classes, hidden_dim=16,
+        input_shape=dm.input_shape,
+        num_classes=dm.num_classes,
+        hidden_dim=16,
         optimizer=functools.partial(torch.optim.AdamW, lr=1e-2),
         scheduler=functools.partial(linear_warmup_decay, warmup_fraction=0.1),
     )
@@ -39,8 +41,15 @@ def test_a_fit_steps_the_schedule_every_optimizer_step_over_the_whole_fit(tmp_pa
             seen.append(trainer.optimizers[0].param_groups[0]["lr"])
 
     trainer = lightning.Trainer(
-        max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, callbacks=[Record()],
+        max_epochs=2,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[Record()],
     )
     trainer.fit(model, datamodule=dm)
     steps = trainer.global_step

@@ -21,8 +21,13 @@ from trainers.models.text_transformer import TextTransformerLitModule
 
 def fit(model, datamodule, max_epochs: int):
     trainer = lightning.Trainer(
-        max_epochs=max_epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     trainer.fit(model, datamodule=datamodule)
     return trainer
@@ -70,8 +75,9 @@ def test_text_table_formats(tmp_path, suffix):
 def test_hf_tokenizer_from_the_minilm_folder(tmp_path):
     tokenizer = HFTokenizer(minilm_path())
     assert tokenizer.vocab_size == 30522 and tokenizer.pad_token_id == 0
-    dm = TextClassificationDataModule(str(write_reviews(tmp_path, 40)), tokenizer=minilm_path(), max_length=16,
-                                      cache_dir=str(tmp_path / "cache"))
+    dm = TextClassificationDataModule(
+        str(write_reviews(tmp_path, 40)), tokenizer=minilm_path(), max_length=16, cache_dir=str(tmp_path / "cache")
+    )
     ids = dm.example_input()
     assert ids[0, 0].item() == tokenizer.hf.cls_token_id  # the model's own special tokens
     assert dm.vocab_size == 30522
@@ -81,8 +87,13 @@ def test_text_transformer_learns_word_choice_and_quantizes(tmp_path):
     torch.manual_seed(0)
     dm = TextClassificationDataModule(str(write_reviews(tmp_path, 240)), max_length=12, cache_dir=str(tmp_path / "c"))
     model = TextTransformerLitModule(
-        vocab_size=dm.vocab_size, num_classes=dm.num_classes, input_shape=dm.input_shape, pad_token_id=dm.pad_token_id,
-        d_model=32, ffn_dim=64, optimizer=functools.partial(torch.optim.Adam, lr=3e-3),
+        vocab_size=dm.vocab_size,
+        num_classes=dm.num_classes,
+        input_shape=dm.input_shape,
+        pad_token_id=dm.pad_token_id,
+        d_model=32,
+        ffn_dim=64,
+        optimizer=functools.partial(torch.optim.Adam, lr=3e-3),
     )
     trainer = fit(model, dm, max_epochs=4)
     assert trainer.test(model, datamodule=dm, verbose=False)[0]["test/acc"] >= 0.9
@@ -121,15 +132,15 @@ def test_text_file_blocks_split_by_position(tmp_path):
 def test_causal_lm_lowers_perplexity_and_generates(tmp_path):
     torch.manual_seed(0)
     dm = TextCorpusDataModule(str(write_corpus(tmp_path, 200)), block_size=32, cache_dir=str(tmp_path / "c"))
-    model = CausalLMLitModule(dm.vocab_size, 32, d_model=48, num_heads=4, num_layers=1,
-                              optimizer=functools.partial(torch.optim.AdamW, lr=3e-3))
+    model = CausalLMLitModule(
+        dm.vocab_size, 32, d_model=48, num_heads=4, num_layers=1, optimizer=functools.partial(torch.optim.AdamW, lr=3e-3)
+    )
     trainer = fit(model, dm, max_epochs=2)
     metrics = trainer.test(model, datamodule=dm, verbose=False)[0]
     assert metrics["test/ppl"] == pytest.approx(torch.exp(torch.tensor(metrics["test/loss"])).item(), rel=1e-4)
     assert metrics["test/ppl"] < dm.vocab_size / 2  # far better than guessing uniformly
     prompt = dm.tokenizer.encode("def main(")
-    out = model.eval().generate(torch.tensor([prompt]), 20, temperature=0.8, top_k=5,
-                                generator=torch.Generator().manual_seed(0))
+    out = model.eval().generate(torch.tensor([prompt]), 20, temperature=0.8, top_k=5, generator=torch.Generator().manual_seed(0))
     assert out.shape == (1, len(prompt) + 20) and out[0, : len(prompt)].tolist() == prompt
 
 

@@ -64,9 +64,7 @@ class WarmStart(Callback):
         saved = torch.load(self.weights_path, map_location="cpu", weights_only=True)
         resize_to(pl_module, saved["state_dict"])
         if self.keep_sparsity:
-            self._masks = {
-                name: param != 0 for name, param in pl_module.named_parameters() if param.dim() > 1 and bool((param == 0).any())
-            }
+            self._masks = {name: param != 0 for name, param in pl_module.named_parameters() if param.dim() > 1 and bool((param == 0).any())}
 
     @torch.no_grad()
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

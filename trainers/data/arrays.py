@@ -16,9 +16,7 @@ def check_split_fractions(val_fraction: float, test_fraction: float) -> None:
         if not 0.0 < value < 1.0:
             raise SettingError(name, f"must be in (0, 1), got {value}")
     if val_fraction + test_fraction >= 1.0:
-        raise SettingError(
-            "data.val_fraction", f"+ data.test_fraction must be < 1, got {val_fraction + test_fraction}"
-        )
+        raise SettingError("data.val_fraction", f"+ data.test_fraction must be < 1, got {val_fraction + test_fraction}")
 
 
 class ArrayDataModule(SplitDataModule):
@@ -77,13 +75,9 @@ class ArrayDataModule(SplitDataModule):
             return
         features, labels = self.load_arrays()
         indices = np.arange(len(labels))
-        train_idx, test_idx = train_test_split(
-            indices, test_size=self.test_fraction, stratify=labels, random_state=self.seed
-        )
+        train_idx, test_idx = train_test_split(indices, test_size=self.test_fraction, stratify=labels, random_state=self.seed)
         val_share = self.val_fraction / (1.0 - self.test_fraction)
-        train_idx, val_idx = train_test_split(
-            train_idx, test_size=val_share, stratify=labels[train_idx], random_state=self.seed
-        )
+        train_idx, val_idx = train_test_split(train_idx, test_size=val_share, stratify=labels[train_idx], random_state=self.seed)
         features = features.astype(np.float32)
         if self.standardize:
             # Statistics from the training split only, so nothing leaks from val/test.

@@ -37,8 +37,7 @@ class SyntheticDataModule(ArrayDataModule):
                 raise SettingError(name, f"must be >= {low}, got {value}")
         if num_samples < 5 * num_classes:
             raise SettingError(
-                "data.num_samples", f"({num_samples}) must be at least 5 x data.num_classes "
-                f"({num_classes}) for stratified splits"
+                "data.num_samples", f"({num_samples}) must be at least 5 x data.num_classes ({num_classes}) for stratified splits"
             )
         if noise <= 0:
             raise SettingError("data.noise", f"must be > 0, got {noise}")

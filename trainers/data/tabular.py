@@ -38,14 +38,14 @@ class TabularDataModule(ArrayDataModule):
             raise SettingError("data.path", "is required for data=csv (set data.path=/path/to/file.csv)")
         file = Path(path).expanduser().resolve()
         if not file.is_file():
-            raise SettingError("data.path", f"does not exist or is not a file: {file}",
-                               "give a CSV or Parquet file, absolute or relative to the working directory")
+            raise SettingError(
+                "data.path",
+                f"does not exist or is not a file: {file}",
+                "give a CSV or Parquet file, absolute or relative to the working directory",
+            )
         columns = read_columns(file)
         if label_column not in columns:
-            raise SettingError(
-                "data.label_column", f"{label_column!r} is not a column of {file.name}",
-                f"its columns are {columns}"
-            )
+            raise SettingError("data.label_column", f"{label_column!r} is not a column of {file.name}", f"its columns are {columns}")
         if len(columns) < 2:
             raise SettingError("data.path", f"{file} needs at least one feature column besides the label")
         self.path = str(file)
@@ -62,9 +62,7 @@ class TabularDataModule(ArrayDataModule):
             features = frame.drop(columns=[self.label_column])
             non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
             if non_numeric:
-                raise SettingError(
-                    "data.path", f"{file.name}: feature columns must be numeric", f"drop or encode {non_numeric}"
-                )
+                raise SettingError("data.path", f"{file.name}: feature columns must be numeric", f"drop or encode {non_numeric}")
             self._table = frame
         return self._table
 

@@ -122,10 +122,16 @@ class TextClassificationDataModule(TokenizedDataModule):
     # -- tokenised data, built once ----------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
         return {
-            "text_column": self.text_column, "label_column": self.label_column,
-            "tokenizer": self.tokenizer_spec if self.tokenizer_folder is None else "hf", "max_length": self.max_length,
-            "max_vocab": self.max_vocab, "min_freq": self.min_freq, "lowercase": self.lowercase,
-            "val_fraction": self.val_fraction, "test_fraction": self.test_fraction, "seed": self.seed,
+            "text_column": self.text_column,
+            "label_column": self.label_column,
+            "tokenizer": self.tokenizer_spec if self.tokenizer_folder is None else "hf",
+            "max_length": self.max_length,
+            "max_vocab": self.max_vocab,
+            "min_freq": self.min_freq,
+            "lowercase": self.lowercase,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "seed": self.seed,
         }
 
     def encoded(self) -> dict[str, Any]:
@@ -152,8 +158,10 @@ class TextClassificationDataModule(TokenizedDataModule):
                 np.arange(len(labels)), test_size=self.test_fraction, stratify=labels, random_state=self.seed
             )
             train_idx, val_idx = train_test_split(
-                train_idx, test_size=self.val_fraction / (1.0 - self.test_fraction),
-                stratify=labels[train_idx], random_state=self.seed,
+                train_idx,
+                test_size=self.val_fraction / (1.0 - self.test_fraction),
+                stratify=labels[train_idx],
+                random_state=self.seed,
             )
         except ValueError as err:
             raise SettingError("data.path", f"{self.path.name}: too few samples per class for the split ({err})") from err
@@ -170,8 +178,10 @@ class TextClassificationDataModule(TokenizedDataModule):
         else:
             ids = torch.tensor(HFTokenizer(self.tokenizer_folder).encode_batch(texts, self.max_length), dtype=torch.int64)
         entry.update(
-            ids=ids, labels=torch.tensor(labels, dtype=torch.int64),
-            train=torch.from_numpy(np.sort(train_idx)), val=torch.from_numpy(np.sort(val_idx)),
+            ids=ids,
+            labels=torch.tensor(labels, dtype=torch.int64),
+            train=torch.from_numpy(np.sort(train_idx)),
+            val=torch.from_numpy(np.sort(val_idx)),
             test=torch.from_numpy(np.sort(test_idx)),
         )
         return entry

@@ -111,8 +111,11 @@ class TextCorpusDataModule(TokenizedDataModule):
         if self._entry is None:
             settings = {
                 "tokenizer": self.tokenizer_spec if self.tokenizer_folder is None else "hf",
-                "max_vocab": self.max_vocab, "min_freq": self.min_freq, "lowercase": self.lowercase,
-                "val_fraction": self.val_fraction, "test_fraction": self.test_fraction,
+                "max_vocab": self.max_vocab,
+                "min_freq": self.min_freq,
+                "lowercase": self.lowercase,
+                "val_fraction": self.val_fraction,
+                "test_fraction": self.test_fraction,
             }
             files = [*self.files, *(tokenizer_files(self.tokenizer_folder) if self.tokenizer_folder else [])]
             self._entry = self.cache.get_or_build("text-corpus", content_key(files, settings), self._build)
@@ -150,8 +153,9 @@ class TextCorpusDataModule(TokenizedDataModule):
             available = len(entry[name]) - 1
             if available < self.block_size:
                 raise SettingError(
-                    "data.block_size", f"is larger than the {name} part of the corpus ({self.block_size} > "
-                    f"{max(available, 0)} tokens after the split)", "lower data.block_size or give more text"
+                    "data.block_size",
+                    f"is larger than the {name} part of the corpus ({self.block_size} > {max(available, 0)} tokens after the split)",
+                    "lower data.block_size or give more text",
                 )
 
     @property

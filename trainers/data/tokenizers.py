@@ -116,8 +116,9 @@ def check_tokenizer_spec(spec: str) -> Path | None:
     folder = Path(str(spec)).expanduser().resolve()
     if not is_tokenizer_folder(folder):
         raise SettingError(
-            "data.tokenizer", f"must be one of {LEVELS} or a local Hugging Face tokenizer folder "
-            f"(with one of {HF_TOKENIZER_FILES}); got {spec!r} (with model=pretrained_encoder it is model.path)"
+            "data.tokenizer",
+            f"must be one of {LEVELS} or a local Hugging Face tokenizer folder "
+            f"(with one of {HF_TOKENIZER_FILES}); got {spec!r} (with model=pretrained_encoder it is model.path)",
         )
     return folder
 

@@ -60,8 +60,9 @@ class NextTokenLitModule(LightningModule):
     def _eval_epoch_end(self, split: str) -> None:
         # MeanMetric syncs across ranks in compute(); ppl is exp of the mean token loss, not a mean of ppls.
         loss = self.mean_loss[split].compute()
-        self.log_dict({f"{split}/loss": loss, f"{split}/ppl": torch.exp(loss.clamp(max=50.0)),
-                       f"{split}/acc": self.mean_acc[split].compute()})
+        self.log_dict(
+            {f"{split}/loss": loss, f"{split}/ppl": torch.exp(loss.clamp(max=50.0)), f"{split}/acc": self.mean_acc[split].compute()}
+        )
         self.mean_loss[split].reset()
         self.mean_acc[split].reset()
 
@@ -95,18 +96,41 @@ class CausalLMLitModule(NextTokenLitModule):
         optimizer: optimizer partial. scheduler: optional scheduler partial.
     """
 
-    def __init__(self, vocab_size: int, block_size: int, d_model: int = 128, num_heads: int = 4, num_layers: int = 2,
-                 dropout: float = 0.1, optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
+    def __init__(
+        self,
+        vocab_size: int,
+        block_size: int,
+        d_model: int = 128,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+    ):
         for key, value in (("block_size", block_size), ("d_model", d_model), ("num_heads", num_heads), ("num_layers", num_layers)):
             if value <= 0:
                 raise SettingError(f"model.{key}", f"must be a positive integer, got {value}")
         if not 0.0 <= dropout < 1.0:
             raise SettingError("model.dropout", f"must be in [0, 1), got {dropout}")
         super().__init__(GPT(vocab_size, block_size, d_model, num_heads, num_layers, dropout), optimizer, scheduler)
-        self.save_hyperparameters({"vocab_size": vocab_size, "block_size": block_size, "d_model": d_model,
-                                   "num_heads": num_heads, "num_layers": num_layers, "dropout": dropout})
+        self.save_hyperparameters(
+            {
+                "vocab_size": vocab_size,
+                "block_size": block_size,
+                "d_model": d_model,
+                "num_heads": num_heads,
+                "num_layers": num_layers,
+                "dropout": dropout,
+            }
+        )
 
-    def generate(self, ids: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        ids: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """`ids` [B, T] followed by `max_new_tokens` sampled tokens."""
         return self.net.generate(ids, max_new_tokens, temperature, top_k, generator)

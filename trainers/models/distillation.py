@@ -16,8 +16,9 @@ from trainers.models.classifier import (
 )
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
-                      temperature: float, alpha: float) -> torch.Tensor:
+def distillation_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor, temperature: float, alpha: float
+) -> torch.Tensor:
     """Hinton et al.'s KD loss: alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * cross-entropy(s, y).
 
     The distributions run over the last dimension and every leading position is one of them: a
@@ -45,8 +46,9 @@ class KnowledgeDistillation:
     temperature: float
     alpha: float
 
-    def attach_teacher(self, teacher: nn.Module, teacher_weights: str | None, init_from_teacher: bool,
-                       temperature: float, alpha: float) -> None:
+    def attach_teacher(
+        self, teacher: nn.Module, teacher_weights: str | None, init_from_teacher: bool, temperature: float, alpha: float
+    ) -> None:
         """Load the teacher (a Lightning checkpoint, weights_only=True), optionally copy its weights into
         the student where names and shapes match, and freeze it."""
         if temperature <= 0:
@@ -58,8 +60,9 @@ class KnowledgeDistillation:
             teacher.load_state_dict(checkpoint.get("state_dict", checkpoint))
         if init_from_teacher:
             shapes = {key: value.shape for key, value in self.net.state_dict().items()}
-            self.net.load_state_dict({key: value for key, value in teacher.state_dict().items()
-                                      if key in shapes and shapes[key] == value.shape}, strict=False)
+            self.net.load_state_dict(
+                {key: value for key, value in teacher.state_dict().items() if key in shapes and shapes[key] == value.shape}, strict=False
+            )
         # Frozen, and in eval mode from the start of training on (on_train_start): Lightning expects every
         # module in train mode when fit starts, and says so for each one that is not.
         self.teacher = teacher.requires_grad_(False)
@@ -99,9 +102,18 @@ class DistillationLitModule(KnowledgeDistillation, ClassifierLitModule):
         optimizer: optimizer partial. scheduler: optional scheduler partial.
     """
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, num_classes: int, teacher_weights: str | None = None,
-                 init_from_teacher: bool = False, temperature: float = 4.0, alpha: float = 0.7,
-                 optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module,
+        num_classes: int,
+        teacher_weights: str | None = None,
+        init_from_teacher: bool = False,
+        temperature: float = 4.0,
+        alpha: float = 0.7,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+    ):
         super().__init__(student, num_classes, optimizer, scheduler)
         self.attach_teacher(teacher, teacher_weights, init_from_teacher, temperature, alpha)
 
@@ -114,8 +126,16 @@ class NextTokenDistillationLitModule(KnowledgeDistillation, NextTokenLitModule):
     [B, T, vocab], e.g. two CausalLMLitModules of different depth).
     """
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, teacher_weights: str | None = None,
-                 init_from_teacher: bool = False, temperature: float = 4.0, alpha: float = 0.7,
-                 optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module,
+        teacher_weights: str | None = None,
+        init_from_teacher: bool = False,
+        temperature: float = 4.0,
+        alpha: float = 0.7,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+    ):
         super().__init__(student, optimizer, scheduler)
         self.attach_teacher(teacher, teacher_weights, init_from_teacher, temperature, alpha)

@@ -41,6 +41,11 @@ class MLPClassifierLitModule(ClassifierLitModule):
             raise SettingError("model.dropout", f"must be in [0, 1), got {dropout}")
         super().__init__(MLP(input_shape, num_classes, hidden_dim, num_layers, dropout), num_classes, optimizer, scheduler)
         self.save_hyperparameters(
-            {"input_shape": list(input_shape), "num_classes": num_classes, "hidden_dim": hidden_dim,
-             "num_layers": num_layers, "dropout": dropout}
+            {
+                "input_shape": list(input_shape),
+                "num_classes": num_classes,
+                "hidden_dim": hidden_dim,
+                "num_layers": num_layers,
+                "dropout": dropout,
+            }
         )

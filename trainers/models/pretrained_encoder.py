@@ -35,9 +35,20 @@ class PretrainedEncoderLitModule(ClassifierLitModule):
         optimizer: optimizer partial. scheduler: optional scheduler partial.
     """
 
-    def __init__(self, path: str, vocab_size: int, num_classes: int, pad_token_id: int = 0, freeze_layers: int = 0,
-                 lora: dict[str, Any] | None = None, dropout: float = 0.1, tokenizer: str | None = None,
-                 num_layers: int | None = None, optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
+    def __init__(
+        self,
+        path: str,
+        vocab_size: int,
+        num_classes: int,
+        pad_token_id: int = 0,
+        freeze_layers: int = 0,
+        lora: dict[str, Any] | None = None,
+        dropout: float = 0.1,
+        tokenizer: str | None = None,
+        num_layers: int | None = None,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+    ):
         if not path:
             raise SettingError("model.path", "is required: a local Hugging Face model folder")
         if not 0.0 <= dropout < 1.0:
@@ -47,11 +58,19 @@ class PretrainedEncoderLitModule(ClassifierLitModule):
             raise SettingError("model.lora.r", f"must be >= 0 (0 disables LoRA), got {lora['r']}")
         net = EncoderClassifier(path, num_classes, vocab_size, pad_token_id, freeze_layers, lora, dropout, tokenizer, num_layers)
         super().__init__(net, num_classes, optimizer, scheduler)
-        self.save_hyperparameters({
-            "path": str(path), "vocab_size": vocab_size, "num_classes": num_classes, "pad_token_id": pad_token_id,
-            "freeze_layers": freeze_layers, "lora": {k: (list(v) if isinstance(v, tuple) else v) for k, v in lora.items()},
-            "dropout": dropout, "tokenizer": None if tokenizer is None else str(tokenizer), "num_layers": num_layers,
-        })
+        self.save_hyperparameters(
+            {
+                "path": str(path),
+                "vocab_size": vocab_size,
+                "num_classes": num_classes,
+                "pad_token_id": pad_token_id,
+                "freeze_layers": freeze_layers,
+                "lora": {k: (list(v) if isinstance(v, tuple) else v) for k, v in lora.items()},
+                "dropout": dropout,
+                "tokenizer": None if tokenizer is None else str(tokenizer),
+                "num_layers": num_layers,
+            }
+        )
 
     def optimizer_parameters(self):
         return decay_groups(self)

@@ -23,9 +23,20 @@ class TextTransformerLitModule(ClassifierLitModule):
         optimizer: optimizer partial. scheduler: optional scheduler partial.
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, input_shape: tuple[int, ...], pad_token_id: int = 0,
-                 d_model: int = 64, num_heads: int = 4, num_layers: int = 2, ffn_dim: int = 128, dropout: float = 0.1,
-                 optimizer: OptimizerFactory | None = None, scheduler: SchedulerFactory | None = None):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        input_shape: tuple[int, ...],
+        pad_token_id: int = 0,
+        d_model: int = 64,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        ffn_dim: int = 128,
+        dropout: float = 0.1,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+    ):
         for key, value in (("d_model", d_model), ("num_heads", num_heads), ("num_layers", num_layers), ("ffn_dim", ffn_dim)):
             if value <= 0:
                 raise SettingError(f"model.{key}", f"must be a positive integer, got {value}")
@@ -34,7 +45,16 @@ class TextTransformerLitModule(ClassifierLitModule):
         max_length = int(input_shape[-1])
         net = TransformerTextClassifier(vocab_size, num_classes, max_length, pad_token_id, d_model, num_heads, num_layers, ffn_dim, dropout)
         super().__init__(net, num_classes, optimizer, scheduler)
-        self.save_hyperparameters({
-            "vocab_size": vocab_size, "num_classes": num_classes, "input_shape": [max_length], "pad_token_id": pad_token_id,
-            "d_model": d_model, "num_heads": num_heads, "num_layers": num_layers, "ffn_dim": ffn_dim, "dropout": dropout,
-        })
+        self.save_hyperparameters(
+            {
+                "vocab_size": vocab_size,
+                "num_classes": num_classes,
+                "input_shape": [max_length],
+                "pad_token_id": pad_token_id,
+                "d_model": d_model,
+                "num_heads": num_heads,
+                "num_layers": num_layers,
+                "ffn_dim": ffn_dim,
+                "dropout": dropout,
+            }
+        )

@@ -20,8 +20,9 @@ class CNN(nn.Sequential):
     def __init__(self, input_shape, num_classes: int, hidden_dim: int = 32, dropout: float = 0.1):
         if len(input_shape) != 3:
             raise SettingError(
-                "model", f"model=cnn needs image-shaped inputs (channels, height, width), got {tuple(input_shape)}",
-                "use model=mlp for flat features"
+                "model",
+                f"model=cnn needs image-shaped inputs (channels, height, width), got {tuple(input_shape)}",
+                "use model=mlp for flat features",
             )
         channels = input_shape[0]
         super().__init__(

@@ -19,8 +19,7 @@ class GPT(nn.Module):
         d_model: model width. num_heads: attention heads. num_layers: blocks. dropout: dropout rate.
     """
 
-    def __init__(self, vocab_size: int, block_size: int, d_model: int = 128, num_heads: int = 4,
-                 num_layers: int = 2, dropout: float = 0.1):
+    def __init__(self, vocab_size: int, block_size: int, d_model: int = 128, num_heads: int = 4, num_layers: int = 2, dropout: float = 0.1):
         super().__init__()
         self.block_size = block_size
         self.token = nn.Embedding(vocab_size, d_model)
@@ -50,8 +49,14 @@ class GPT(nn.Module):
         return self.lm_head(self.ln_f(x))
 
     @torch.no_grad()
-    def generate(self, ids: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        ids: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Append `max_new_tokens` sampled tokens to `ids` [B, T] (context cropped to block_size)."""
         for _ in range(max_new_tokens):
             logits = self(ids[:, -self.block_size :])[:, -1, :]

@@ -78,28 +78,37 @@ class EncoderClassifier(nn.Module):
         dropout: dropout before the head.
     """
 
-    def __init__(self, path: str, num_classes: int, vocab_size: int, pad_token_id: int, freeze_layers: int = 0,
-                 lora: dict[str, Any] | None = None, dropout: float = 0.1, tokenizer: str | None = None,
-                 num_layers: int | None = None):
+    def __init__(
+        self,
+        path: str,
+        num_classes: int,
+        vocab_size: int,
+        pad_token_id: int,
+        freeze_layers: int = 0,
+        lora: dict[str, Any] | None = None,
+        dropout: float = 0.1,
+        tokenizer: str | None = None,
+        num_layers: int | None = None,
+    ):
         super().__init__()
         if tokenizer in LEVELS:
             raise SettingError(
-                "data.tokenizer", f"({tokenizer}) builds a new vocabulary from the data, which does not match the "
-                f"pre-trained model at model.path", f"set data.tokenizer to the model folder ({path})"
+                "data.tokenizer",
+                f"({tokenizer}) builds a new vocabulary from the data, which does not match the pre-trained model at model.path",
+                f"set data.tokenizer to the model folder ({path})",
             )
         encoder = load_encoder(path, num_layers)
         config = encoder.config
         if vocab_size > config.vocab_size or (config.pad_token_id is not None and pad_token_id != config.pad_token_id):
             raise SettingError(
-                "data.tokenizer", f"does not match the model at model.path: the tokenizer has {vocab_size} tokens "
+                "data.tokenizer",
+                f"does not match the model at model.path: the tokenizer has {vocab_size} tokens "
                 f"(pad id {pad_token_id}), the model embeds {config.vocab_size} (pad id {config.pad_token_id}); "
-                f"set data.tokenizer to the model folder"
+                f"set data.tokenizer to the model folder",
             )
         layers = transformer_layers(encoder)
         if freeze_layers > len(layers) or freeze_layers < -1:
-            raise SettingError(
-                "model.freeze_layers", f"must be between -1 and the model's {len(layers)} layers, got {freeze_layers}"
-            )
+            raise SettingError("model.freeze_layers", f"must be between -1 and the model's {len(layers)} layers, got {freeze_layers}")
         self.pad_token_id = pad_token_id
         frozen = [encoder] if freeze_layers == -1 else [encoder.get_input_embeddings(), *layers[:freeze_layers]]
         if freeze_layers > 0 and hasattr(encoder, "embeddings"):
@@ -112,10 +121,15 @@ class EncoderClassifier(nn.Module):
         if lora.get("r", 0) > 0:
             from peft import LoraConfig, get_peft_model
 
-            encoder = get_peft_model(encoder, LoraConfig(
-                r=lora["r"], lora_alpha=lora.get("alpha", 2 * lora["r"]), lora_dropout=lora.get("dropout", 0.0),
-                target_modules=lora.get("target_modules"),
-            ))
+            encoder = get_peft_model(
+                encoder,
+                LoraConfig(
+                    r=lora["r"],
+                    lora_alpha=lora.get("alpha", 2 * lora["r"]),
+                    lora_dropout=lora.get("dropout", 0.0),
+                    target_modules=lora.get("target_modules"),
+                ),
+            )
         # from_pretrained returns the encoder in eval mode: its dropout would stay off while it fine-tunes
         self.encoder = encoder.train()
         self.dropout = nn.Dropout(dropout)

@@ -23,14 +23,29 @@ class LSTMTextClassifier(nn.Module):
         dropout: dropout on embeddings, between LSTM layers and before the head.
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, pad_token_id: int = 0, embed_dim: int = 64,
-                 hidden_dim: int = 64, num_layers: int = 1, bidirectional: bool = True, dropout: float = 0.1):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        pad_token_id: int = 0,
+        embed_dim: int = 64,
+        hidden_dim: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.pad_token_id = pad_token_id
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_token_id)
         self.dropout = nn.Dropout(dropout)
-        self.lstm = nn.LSTM(embed_dim, hidden_dim, num_layers=num_layers, batch_first=True,
-                            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            embed_dim,
+            hidden_dim,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.head = nn.Linear(hidden_dim * (2 if bidirectional else 1), num_classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:

@@ -21,8 +21,18 @@ class TransformerTextClassifier(nn.Module):
         ffn_dim: feed-forward width. dropout: dropout in every layer.
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, max_length: int, pad_token_id: int = 0,
-                 d_model: int = 64, num_heads: int = 4, num_layers: int = 2, ffn_dim: int = 128, dropout: float = 0.1):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        max_length: int,
+        pad_token_id: int = 0,
+        d_model: int = 64,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        ffn_dim: int = 128,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.pad_token_id = pad_token_id
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_token_id)

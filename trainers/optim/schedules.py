@@ -8,8 +8,7 @@ from torch.optim.lr_scheduler import LinearLR, LRScheduler, SequentialLR
 from trainers.errors import SettingError
 
 
-def linear_warmup_decay(optimizer: torch.optim.Optimizer, num_training_steps: int,
-                        warmup_fraction: float = 0.1) -> LRScheduler:
+def linear_warmup_decay(optimizer: torch.optim.Optimizer, num_training_steps: int, warmup_fraction: float = 0.1) -> LRScheduler:
     """The usual schedule of a pre-trained model's fine-tune: the learning rate rises linearly over the
     first `warmup_fraction` of the steps, then falls linearly to zero at `num_training_steps`.
 

@@ -28,14 +28,30 @@ def children(client: MlflowClient, parent) -> dict[str, object]:
 def test_compress_a_train_run_by_id_and_by_checkpoint_in_the_default_store(tmp_path, cli_env):
     env = {k: v for k, v in cli_env.items() if k != "MLFLOW_TRACKING_URI"}  # the default: ./mlruns.db
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
-    orchestrate("train", "data=digits", "model=mlp", "model.hidden_dim=64", "trainer.max_epochs=2",
-                "scaling.num_workers=1", "tracking.log_model=false", cwd=tmp_path, env=env)
+    orchestrate(
+        "train",
+        "data=digits",
+        "model=mlp",
+        "model.hidden_dim=64",
+        "trainer.max_epochs=2",
+        "scaling.num_workers=1",
+        "tracking.log_model=false",
+        cwd=tmp_path,
+        env=env,
+    )
     (trained,) = client.search_runs(["1"], "tags.`orchestrator.kind` = 'train'")
 
     # by run id: the model comes from the run (hidden 64, not this command's pipeline default of 512),
     # and the student is a quarter of it
-    orchestrate("compress", f"source.run_id={trained.info.run_id}", "compression.stages=[quantize,distill]",
-                "compression.quantize.methods=[dynamic]", "compression.distill.epochs=1", cwd=tmp_path, env=env)
+    orchestrate(
+        "compress",
+        f"source.run_id={trained.info.run_id}",
+        "compression.stages=[quantize,distill]",
+        "compression.quantize.methods=[dynamic]",
+        "compression.distill.epochs=1",
+        cwd=tmp_path,
+        env=env,
+    )
     (parent,) = client.search_runs(["1"], f"tags.`orchestrator.source_run_id` = '{trained.info.run_id}'")
     assert parent.info.status == "FINISHED" and parent.data.tags["orchestrator.kind"] == "pipeline"
     variants = children(client, parent)
@@ -48,8 +64,15 @@ def test_compress_a_train_run_by_id_and_by_checkpoint_in_the_default_store(tmp_p
 
     # by checkpoint file: the model settings come from the command line
     checkpoint = client.download_artifacts(trained.info.run_id, "checkpoints/best.ckpt", str(tmp_path))
-    orchestrate("compress", f"source.checkpoint={checkpoint}", "model.hidden_dim=64", "compression.stages=[quantize]",
-                "compression.quantize.methods=[onnx]", cwd=tmp_path, env=env)
+    orchestrate(
+        "compress",
+        f"source.checkpoint={checkpoint}",
+        "model.hidden_dim=64",
+        "compression.stages=[quantize]",
+        "compression.quantize.methods=[onnx]",
+        cwd=tmp_path,
+        env=env,
+    )
     parents = client.search_runs(["1"], "tags.`orchestrator.kind` = 'pipeline'")
     (by_file,) = [p for p in parents if "orchestrator.source_run_id" not in p.data.tags]
     assert by_file.info.status == "FINISHED"

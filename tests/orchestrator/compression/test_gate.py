@@ -8,8 +8,15 @@ from orchestrator.config.compression import CompressionConfig
 
 def result(name, stage, change, size, latency=0.1, status="FINISHED", key="acc_drop"):
     metrics = {key: change, "size_bytes": size, "latency_ms_p50": latency} if status == "FINISHED" else {}
-    return VariantResult(name, stage, run_id=name, status=status, metrics=metrics, model_uri=f"models:/{name}",
-                         error=None if status == "FINISHED" else "boom")
+    return VariantResult(
+        name,
+        stage,
+        run_id=name,
+        status=status,
+        metrics=metrics,
+        model_uri=f"models:/{name}",
+        error=None if status == "FINISHED" else "boom",
+    )
 
 
 def variants():

@@ -47,10 +47,24 @@ def trained_lm(tmp_path_factory):
     folder = tmp_path_factory.mktemp("corpus")
     datamodule = TextCorpusDataModule(str(write_corpus(folder, 200)), block_size=BLOCK, cache_dir=str(folder / "cache"))
     lightning.seed_everything(0, verbose=False)
-    model = CausalLMLitModule(datamodule.vocab_size, BLOCK, d_model=64, num_heads=4, num_layers=2, dropout=0.0,
-                              optimizer=functools.partial(torch.optim.AdamW, lr=3e-3))
-    trainer = lightning.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                                enable_progress_bar=False, enable_model_summary=False)
+    model = CausalLMLitModule(
+        datamodule.vocab_size,
+        BLOCK,
+        d_model=64,
+        num_heads=4,
+        num_layers=2,
+        dropout=0.0,
+        optimizer=functools.partial(torch.optim.AdamW, lr=3e-3),
+    )
+    trainer = lightning.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=datamodule)
     tested = trainer.test(model, datamodule=datamodule, verbose=False)[0]
     return model.eval(), datamodule, tested
@@ -84,8 +98,9 @@ def test_int8_variants_of_a_language_model_keep_its_perplexity(trained_lm):
 
     # an untrained network of the same shape: the perplexity tells it apart
     untrained = CausalLMLitModule(datamodule.vocab_size, BLOCK, d_model=64, num_heads=4, num_layers=2).net.eval()
-    broken = measure(TorchVariant("untrained", "distill", total, nonzero, module=untrained), inputs, labels, quality, MEASURE,
-                     baseline["test/ppl"])
+    broken = measure(
+        TorchVariant("untrained", "distill", total, nonzero, module=untrained), inputs, labels, quality, MEASURE, baseline["test/ppl"]
+    )
     assert broken["ppl_increase"] > 1.0
 
 
@@ -106,11 +121,14 @@ def test_causal_lm_pipeline_defaults_make_a_shallower_student_scored_by_perplexi
     assert count_params(student)[0] < 0.7 * count_params(teacher)[0]
 
 
-@pytest.mark.parametrize("override, key, message", [
-    ("compression.distill.student.num_layers=0", "compression.distill.student.num_layers", "must be a positive integer, got 0"),
-    ("compression.distill.student.num_layers=2", "compression.distill.student", "not fewer than the teacher's"),
-    ("compression.prune.channel_layers=[blocks.*.ffn]", "compression.prune.channel_layers[0]", "matches no Linear/Conv layer"),
-])
+@pytest.mark.parametrize(
+    "override, key, message",
+    [
+        ("compression.distill.student.num_layers=0", "compression.distill.student.num_layers", "must be a positive integer, got 0"),
+        ("compression.distill.student.num_layers=2", "compression.distill.student", "not fewer than the teacher's"),
+        ("compression.prune.channel_layers=[blocks.*.ffn]", "compression.prune.channel_layers[0]", "matches no Linear/Conv layer"),
+    ],
+)
 def test_bad_language_model_student_and_prune_settings_name_their_key(tmp_path, override, key, message):
     overrides = [*option_overrides("model", "causal_lm", tmp_path), f"tracking.uri=sqlite:///{tmp_path / 'mlruns.db'}", override]
     typed, config, _ = prepare_compression(compose_config("pipeline", overrides, tmp_path), PipelineConfig)
@@ -131,6 +149,5 @@ def test_structured_pruning_narrows_gpt_ffns_and_rebuilds(trained_lm):
     quality = LanguageModelQuality()
     assert quality.score(pruned, inputs, labels)["test/ppl"] < 2 * quality.score(model, inputs, labels)["test/ppl"]
     # What a fine-tune worker does: build the configured model, then take the pruned shapes and weights.
-    fresh = resize_to(CausalLMLitModule(datamodule.vocab_size, BLOCK, d_model=64, num_heads=4, num_layers=2).eval(),
-                      pruned.state_dict())
+    fresh = resize_to(CausalLMLitModule(datamodule.vocab_size, BLOCK, d_model=64, num_heads=4, num_layers=2).eval(), pruned.state_dict())
     assert torch.equal(fresh(inputs), pruned(inputs))

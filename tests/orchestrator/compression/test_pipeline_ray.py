@@ -24,11 +24,20 @@ from orchestrator.errors import ConfigError
 pytestmark = pytest.mark.ray
 
 FAST = [
-    "data=digits", "model=mlp", "model.hidden_dim=96", "trainer.max_epochs=4", "callbacks=none",
-    "compression.prune.sparsities=[0.8]", "compression.prune.channel_ratios=[0.5]",
-    "compression.prune.finetune_epochs=2", "compression.distill.epochs=4", "compression.distill.student.hidden_dim=32",
-    "compression.measure.num_repeats=100", "compression.measure.num_throughput_repeats=10",
-    "compression.max_acc_drop=0.05", "compression.registered_model_name=digits-mlp",
+    "data=digits",
+    "model=mlp",
+    "model.hidden_dim=96",
+    "trainer.max_epochs=4",
+    "callbacks=none",
+    "compression.prune.sparsities=[0.8]",
+    "compression.prune.channel_ratios=[0.5]",
+    "compression.prune.finetune_epochs=2",
+    "compression.distill.epochs=4",
+    "compression.distill.student.hidden_dim=32",
+    "compression.measure.num_repeats=100",
+    "compression.measure.num_throughput_repeats=10",
+    "compression.max_acc_drop=0.05",
+    "compression.registered_model_name=digits-mlp",
 ]
 
 
@@ -49,10 +58,20 @@ def test_pipeline_then_compress_from_its_training_run(ray_cluster, tracking_uri,
     assert parent.info.status == "FINISHED" and parent.data.tags["orchestrator.kind"] == "pipeline"
     assert {"plots/pareto.png", "summary/variants.json", "config.yaml"} <= artifacts(client, outcome.run_id)
 
-    runs = {r.data.tags.get("orchestrator.variant", r.data.tags["orchestrator.kind"]): r
-            for r in children(client, outcome.run_id, outcome.experiment_id)}
-    assert set(runs) == {"train", "baseline", "prune-unstructured-80", "prune-structured-50", "quantize-dynamic-int8",
-                         "quantize-static-int8", "quantize-onnx-int8", "distill-hidden_dim32"}
+    runs = {
+        r.data.tags.get("orchestrator.variant", r.data.tags["orchestrator.kind"]): r
+        for r in children(client, outcome.run_id, outcome.experiment_id)
+    }
+    assert set(runs) == {
+        "train",
+        "baseline",
+        "prune-unstructured-80",
+        "prune-structured-50",
+        "quantize-dynamic-int8",
+        "quantize-static-int8",
+        "quantize-onnx-int8",
+        "distill-hidden_dim32",
+    }
     assert runs["train"].info.run_id == outcome.train_run_id
     for name, run in runs.items():
         assert run.info.status == "FINISHED", name
@@ -81,8 +100,9 @@ def test_pipeline_then_compress_from_its_training_run(ray_cluster, tracking_uri,
     for name, run in runs.items():
         if name == "train":
             continue
-        logged = mlflow.search_logged_models(experiment_ids=[outcome.experiment_id], output_format="list",
-                                             filter_string=f"source_run_id = '{run.info.run_id}'")
+        logged = mlflow.search_logged_models(
+            experiment_ids=[outcome.experiment_id], output_format="list", filter_string=f"source_run_id = '{run.info.run_id}'"
+        )
         assert len(logged) == 1, name
         output = mlflow.pyfunc.load_model(f"models:/{logged[0].model_id}").predict(digits.numpy())
         output = output["logits"] if isinstance(output, dict) else output  # ONNX models answer by output name
@@ -101,11 +121,21 @@ def test_pipeline_then_compress_from_its_training_run(ray_cluster, tracking_uri,
         raise RuntimeError("calibration exploded")
 
     monkeypatch.setattr(quantize, "static_int8", broken)
-    run_id, experiment_id, _, compressed = run_compress(compose_config("compress", [
-        f"source.run_id={outcome.train_run_id}", "compression.stages=[quantize]", "compression.registered_model_name=digits-mlp",
-        "compression.quantize.methods=[static,onnx]", "compression.max_latency_ms=0.000001",
-        "compression.measure.num_repeats=50", "compression.measure.num_throughput_repeats=5",
-    ], tmp_path))
+    run_id, experiment_id, _, compressed = run_compress(
+        compose_config(
+            "compress",
+            [
+                f"source.run_id={outcome.train_run_id}",
+                "compression.stages=[quantize]",
+                "compression.registered_model_name=digits-mlp",
+                "compression.quantize.methods=[static,onnx]",
+                "compression.max_latency_ms=0.000001",
+                "compression.measure.num_repeats=50",
+                "compression.measure.num_throughput_repeats=5",
+            ],
+            tmp_path,
+        )
+    )
     parent = client.get_run(run_id)
     assert parent.info.status == "FINISHED" and parent.data.tags["orchestrator.source_run_id"] == outcome.train_run_id
     assert parent.data.params["model.hidden_dim"] == "96"  # rebuilt from the source run's config.yaml
@@ -120,13 +150,26 @@ def test_pipeline_then_compress_from_its_training_run(ray_cluster, tracking_uri,
 def text_pipeline(tmp_path, *overrides: str):
     """A text model's pipeline with stages quantize and distill, on 1 worker (the digits pipeline above proves
     2-worker DDP; here the fixed costs would double): its outcome and its child runs by variant name."""
-    outcome = run_pipeline(compose_config("pipeline", [
-        f"data.cache_dir={tmp_path / 'cache'}", "callbacks=none", "scaling.num_workers=1",
-        "compression.stages=[quantize,distill]", "compression.distill.epochs=2",
-        "compression.measure.num_repeats=30", "compression.measure.num_throughput_repeats=3", *overrides,
-    ], tmp_path))
-    runs = {r.data.tags.get("orchestrator.variant", r.data.tags["orchestrator.kind"]): r
-            for r in children(MlflowClient(), outcome.run_id, outcome.experiment_id)}
+    outcome = run_pipeline(
+        compose_config(
+            "pipeline",
+            [
+                f"data.cache_dir={tmp_path / 'cache'}",
+                "callbacks=none",
+                "scaling.num_workers=1",
+                "compression.stages=[quantize,distill]",
+                "compression.distill.epochs=2",
+                "compression.measure.num_repeats=30",
+                "compression.measure.num_throughput_repeats=3",
+                *overrides,
+            ],
+            tmp_path,
+        )
+    )
+    runs = {
+        r.data.tags.get("orchestrator.variant", r.data.tags["orchestrator.kind"]): r
+        for r in children(MlflowClient(), outcome.run_id, outcome.experiment_id)
+    }
     return outcome, runs
 
 
@@ -138,9 +181,18 @@ def review_ids():
 @pytest.mark.timeout(1200)  # 2.4 min measured here (1 worker); 5.6 min under a load average of 13
 def test_pipeline_distils_and_quantizes_a_pretrained_text_encoder(ray_cluster, tracking_uri, tmp_path):
     outcome, runs = text_pipeline(
-        tmp_path, "data=text_csv", f"data.path={write_reviews(tmp_path, 160)}", "data.max_length=16", "data.batch_size=16",
-        "model=pretrained_encoder", f"model.path={minilm_path()}", "optimizer=adamw", "optimizer.lr=0.0005",
-        "trainer.max_epochs=2", "compression.max_acc_drop=0.05", "compression.registered_model_name=reviews-minilm",
+        tmp_path,
+        "data=text_csv",
+        f"data.path={write_reviews(tmp_path, 160)}",
+        "data.max_length=16",
+        "data.batch_size=16",
+        "model=pretrained_encoder",
+        f"model.path={minilm_path()}",
+        "optimizer=adamw",
+        "optimizer.lr=0.0005",
+        "trainer.max_epochs=2",
+        "compression.max_acc_drop=0.05",
+        "compression.registered_model_name=reviews-minilm",
     )
     client = MlflowClient(tracking_uri)
     # conf/compression_model/pretrained_encoder.yaml: int8 through torch.ao and ONNX Runtime, a 3-layer student
@@ -167,9 +219,17 @@ def test_pipeline_distils_and_quantizes_a_pretrained_text_encoder(ray_cluster, t
 @pytest.mark.timeout(900)  # 2.8 min measured here (1 worker, two Ray fits) beside another test run on the 2 cores
 def test_pipeline_compresses_a_causal_language_model_gated_on_perplexity(ray_cluster, tracking_uri, tmp_path):
     outcome, runs = text_pipeline(
-        tmp_path, "data=text_file", f"data.path={write_corpus(tmp_path, 300)}", "data.block_size=32",
-        "model=causal_lm", "model.d_model=64", "model.dropout=0.0", "optimizer=adamw", "optimizer.lr=0.003",
-        "trainer.max_epochs=3", "compression.registered_model_name=corpus-gpt",
+        tmp_path,
+        "data=text_file",
+        f"data.path={write_corpus(tmp_path, 300)}",
+        "data.block_size=32",
+        "model=causal_lm",
+        "model.d_model=64",
+        "model.dropout=0.0",
+        "optimizer=adamw",
+        "optimizer.lr=0.003",
+        "trainer.max_epochs=3",
+        "compression.registered_model_name=corpus-gpt",
     )
     client = MlflowClient(tracking_uri)
     # conf/compression_model/causal_lm.yaml: int8 through torch.ao and ONNX Runtime, a 1-block student

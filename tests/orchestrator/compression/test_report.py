@@ -33,11 +33,17 @@ def test_the_variants_table_fits_80_columns_with_every_variant_and_figure_whole(
 
     baseline = VariantResult("baseline", "baseline", "r0", metrics=metrics(0.9, 40960, 2.0))
     champion = VariantResult("quantize-onnx-int8", "quantize", "r1", metrics=metrics(0.89, 10240, 0.5))
-    refused = VariantResult("prune-structured-50", "prune", "r2", metrics=metrics(0.7, 20480, 1.0),
-                            failed_checks=["acc_drop 0.2000 > 0.0100"])
+    refused = VariantResult(
+        "prune-structured-50", "prune", "r2", metrics=metrics(0.7, 20480, 1.0), failed_checks=["acc_drop 0.2000 > 0.0100"]
+    )
     failed = VariantResult("distill", "distill", "r3", status="FAILED", error="out of memory")
-    print_variants([baseline, champion, refused, failed], Decision(champion, False, "smallest that passes"), "3",
-                   "model", ClassifierQuality(num_classes=10))
+    print_variants(
+        [baseline, champion, refused, failed],
+        Decision(champion, False, "smallest that passes"),
+        "3",
+        "model",
+        ClassifierQuality(num_classes=10),
+    )
     text = pipe_console.getvalue()
 
     headers, rows, _ = read_table(text)

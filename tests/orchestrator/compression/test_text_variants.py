@@ -39,15 +39,27 @@ MEASURE = MeasureConfig(num_warmup=5, num_repeats=30, num_throughput_repeats=3)
 
 def pipeline_config(tmp_path, *overrides: str):
     """The typed and the plain resolved pipeline config of a text model on the word-choice reviews."""
-    data = ["data=text_csv", f"data.path={write_reviews(tmp_path, 60)}", f"data.cache_dir={tmp_path / 'cache'}", "data.max_length=16",
-            f"tracking.uri=sqlite:///{tmp_path / 'mlruns.db'}"]
+    data = [
+        "data=text_csv",
+        f"data.path={write_reviews(tmp_path, 60)}",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "data.max_length=16",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlruns.db'}",
+    ]
     typed, config, _ = prepare_compression(compose_config("pipeline", [*data, *overrides], tmp_path), PipelineConfig)
     return typed, config
 
 
 def fit(model, datamodule, max_epochs: int):
-    lightning.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=datamodule)
+    lightning.Trainer(
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model, datamodule=datamodule)
     return model.eval()
 
 
@@ -64,11 +76,14 @@ def reviews(tmp_path_factory):
     return datamodule, *held_out_split(datamodule)
 
 
-@pytest.mark.parametrize("model, student, size_of", [
-    ("text_transformer", {"num_layers": 1}, lambda net: len(net.blocks)),
-    ("text_lstm", {"hidden_dim": 32}, lambda net: net.lstm.hidden_size),
-    ("pretrained_encoder", {"num_layers": 3}, lambda net: len(net.encoder.encoder.layer)),
-])
+@pytest.mark.parametrize(
+    "model, student, size_of",
+    [
+        ("text_transformer", {"num_layers": 1}, lambda net: len(net.blocks)),
+        ("text_lstm", {"hidden_dim": 32}, lambda net: net.lstm.hidden_size),
+        ("pretrained_encoder", {"num_layers": 3}, lambda net: len(net.encoder.encoder.layer)),
+    ],
+)
 def test_text_students_are_the_teacher_made_smaller(tmp_path, model, student, size_of):
     extra = [f"model.path={minilm_path()}"] if model == "pretrained_encoder" else []
     typed, config = pipeline_config(tmp_path, f"model={model}", *extra)
@@ -84,19 +99,34 @@ def test_text_students_are_the_teacher_made_smaller(tmp_path, model, student, si
     assert count_params(built_student)[0] < 0.8 * count_params(built_teacher)[0]
 
 
-@pytest.mark.parametrize("overrides, key, message", [
-    (["model=text_transformer", "compression.distill.student.num_layers=3"], "compression.distill.student",
-     r"gives a student of [\d,]+ parameters, not fewer than the teacher's"),
-    (["model=text_lstm", "compression.distill.student.hidden_dim=128"], "compression.distill.student", "not fewer than the teacher's"),
-    (["model=text_lstm", "++compression.distill.student.widht=3"], "compression.distill.student.widht", "is not an argument"),
-    (["model=pretrained_encoder", "compression.distill.student.num_layers=8"], "compression.distill.student.num_layers",
-     "must be between 1 and the model's 6 layers, got 8"),
-    (["model=pretrained_encoder", "model.freeze_layers=5"], "compression.distill.student",
-     "its model.freeze_layers must be between -1 and the model's 3 layers"),
-    (["model=text_lstm", "~compression.distill.student.hidden_dim"], "compression.distill.student", "is empty"),
-    (["model=text_transformer", "compression.prune.channel_layers=[blocks.*.ffn]"], "compression.prune.channel_layers[0]",
-     "matches no Linear/Conv layer"),
-])
+@pytest.mark.parametrize(
+    "overrides, key, message",
+    [
+        (
+            ["model=text_transformer", "compression.distill.student.num_layers=3"],
+            "compression.distill.student",
+            r"gives a student of [\d,]+ parameters, not fewer than the teacher's",
+        ),
+        (["model=text_lstm", "compression.distill.student.hidden_dim=128"], "compression.distill.student", "not fewer than the teacher's"),
+        (["model=text_lstm", "++compression.distill.student.widht=3"], "compression.distill.student.widht", "is not an argument"),
+        (
+            ["model=pretrained_encoder", "compression.distill.student.num_layers=8"],
+            "compression.distill.student.num_layers",
+            "must be between 1 and the model's 6 layers, got 8",
+        ),
+        (
+            ["model=pretrained_encoder", "model.freeze_layers=5"],
+            "compression.distill.student",
+            "its model.freeze_layers must be between -1 and the model's 3 layers",
+        ),
+        (["model=text_lstm", "~compression.distill.student.hidden_dim"], "compression.distill.student", "is empty"),
+        (
+            ["model=text_transformer", "compression.prune.channel_layers=[blocks.*.ffn]"],
+            "compression.prune.channel_layers[0]",
+            "matches no Linear/Conv layer",
+        ),
+    ],
+)
 def test_bad_student_and_prune_settings_name_their_key_before_ray_starts(tmp_path, overrides, key, message):
     if "model=pretrained_encoder" in overrides:
         overrides = [*overrides, f"model.path={minilm_path()}"]
@@ -109,8 +139,13 @@ def test_bad_student_and_prune_settings_name_their_key_before_ray_starts(tmp_pat
 def test_lstm_int8_is_smaller_and_keeps_the_accuracy(reviews):
     datamodule, inputs, labels = reviews
     torch.manual_seed(0)
-    model = fit(TextLSTMLitModule(datamodule.vocab_size, 2, embed_dim=32, hidden_dim=64, dropout=0.0,
-                                  optimizer=functools.partial(torch.optim.Adam, lr=5e-3)), datamodule, 4)
+    model = fit(
+        TextLSTMLitModule(
+            datamodule.vocab_size, 2, embed_dim=32, hidden_dim=64, dropout=0.0, optimizer=functools.partial(torch.optim.Adam, lr=5e-3)
+        ),
+        datamodule,
+        4,
+    )
     baseline = accuracy(model.net, inputs, labels)
     assert baseline >= 0.9
     total, nonzero = count_params(model.net)
@@ -161,8 +196,9 @@ def test_structured_pruning_narrows_the_ffns_of_a_hugging_face_encoder(reviews):
         assert (layer.intermediate.dense.out_features, layer.output.dense.in_features) == (768, 768)  # of 1536
         assert layer.attention.self.query.out_features == 384
     assert pruned(ids).shape == (2, 2)
-    fresh = resize_to(PretrainedEncoderLitModule(path, vocab_size=30522, num_classes=2, num_layers=2, dropout=0.0).eval(),
-                      pruned.state_dict())
+    fresh = resize_to(
+        PretrainedEncoderLitModule(path, vocab_size=30522, num_classes=2, num_layers=2, dropout=0.0).eval(), pruned.state_dict()
+    )
     assert torch.equal(fresh(ids), pruned(ids))
     # int8 of the encoder: torch.ao over its Linear layers (ONNX Runtime's, over the embeddings too: the Ray test)
     float_bytes = len(TorchVariant("f", "baseline", 1, 1, module=model.net).serialized())

@@ -26,8 +26,15 @@ def trained():
     lightning.seed_everything(0, verbose=False)
     datamodule = DigitsDataModule(batch_size=64)
     model = MLPClassifierLitModule((1, 8, 8), 10, hidden_dim=64, dropout=0.0)
-    trainer = lightning.Trainer(max_epochs=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                                enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer = lightning.Trainer(
+        max_epochs=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
     trainer.fit(model, datamodule=datamodule)
     inputs, labels = held_out_split(datamodule)
     return model.eval(), datamodule, inputs, labels
