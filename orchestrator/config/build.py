@@ -142,13 +142,14 @@ def datamodule_args(model_node: dict[str, Any], datamodule) -> dict[str, Any]:
     return supplied
 
 
-def build_model(config: dict[str, Any], datamodule):
+def build_model(config: dict[str, Any], datamodule, **known):
     """The LightningModule of `config["model"]`, given what its constructor asks for.
 
     `input_shape`, `num_classes`, `vocab_size` and `pad_token_id` come from the DataModule (when it has
-    them); `optimizer` and `scheduler` are the partials of `config["optimizer"]` / `config["scheduler"]`.
+    them), unless given in `known`; `optimizer` and `scheduler` are the partials of `config["optimizer"]` /
+    `config["scheduler"]`.
     """
-    supplied = datamodule_args(config["model"], datamodule)
+    supplied = {**datamodule_args(config["model"], datamodule), **known}
     missing = _missing_args(config["model"])
     if "optimizer" in missing:
         supplied["optimizer"] = instantiate(config["optimizer"])
@@ -179,6 +180,9 @@ def check_buildable(config: dict[str, Any]):
     instantiate(config["optimizer"])
     if config.get("scheduler"):
         locate_target("scheduler", config["scheduler"], any_callable=True)  # a class, or a function (linear_warmup)
-    model = build_model(config, datamodule)
+    if getattr(datamodule, "stats_known", True):
+        model = build_model(config, datamodule)
+    else:  # a streamed dataset's classes are counted on the cluster once Ray is up (training.run.prepare_streamed_data)
+        model = build_model(config, datamodule, num_classes=2)
     build_callbacks(config)
     return datamodule, model

@@ -31,6 +31,9 @@ RAY_ENV_DEFAULTS = {
     "RAY_TRAIN_V2_ENABLED": "1",
     "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1",
     "RAY_DEDUP_LOGS": "1",
+    # a streamed run: no progress bar per operator every second, no INFO line per execution, from every process
+    "RAY_DATA_DISABLE_PROGRESS_BARS": "1",
+    "RAY_DATA_LOG_LEVEL": "WARNING",
 }
 # For an embedded Ray only: Ray Train's PreemptionWatcher (one actor process per run, polling Ray's drain
 # state every 5 s) watches for nodes an autoscaler or a cloud is about to take away; a local embedded

@@ -129,6 +129,26 @@ def trainer_class():
     return Trainer
 
 
+def streamed_datasets(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The train and val splits as Ray Datasets when the run's data streams (data=parquet), for Ray Train
+    to split into one equal shard per worker; None for a DataModule that loads its own data.
+
+    Ray Data's tasks reserve a CPU each by default. When the workers reserve every CPU of the cluster
+    (2 workers on 2 CPUs), no read task would ever be scheduled and the run would wait forever: its
+    tasks then reserve none and share the workers' cores, which wait for their batches meanwhile."""
+    from orchestrator.config.build import build_datamodule, locate_target
+    from orchestrator.data.module import StreamingDataModule
+    from orchestrator.runtime.cluster import cluster_resources
+
+    if not issubclass(locate_target("data", config["data"]), StreamingDataModule):
+        return None
+    scaling = config["scaling"]
+    spare = cluster_resources().get("CPU", 0) - scaling["num_workers"] * scaling["cpus_per_worker"]
+    if spare < 1:
+        log.info("data: the workers reserve every CPU of the cluster; Ray Data's tasks share them")
+    return build_datamodule(config).ray_datasets(task_cpus=None if spare >= 1 else 0)
+
+
 def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
     """Run the training on the connected Ray cluster. Returns Ray's Result.
 
@@ -157,6 +177,7 @@ def fit_on_ray(config: dict[str, Any], run_id: str, tracking_uri: str):
         log.info("training in this process (Ray Train local mode), checkpoints in %s", in_process_dir)
     trainer = trainer_class()(
         train_loop_per_worker,
+        datasets=None if in_process_dir else streamed_datasets(config),
         train_loop_config={
             "config": config,
             "run_id": run_id,

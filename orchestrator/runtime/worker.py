@@ -77,6 +77,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     from ray.train.v2._internal.execution import context as train_context
 
     from orchestrator.config.build import build_callbacks, build_datamodule, build_model
+    from orchestrator.data.module import DataWait, StreamingDataModule
     from orchestrator.logs import quiet_libraries
     from orchestrator.tracking.run_logger import RunLogger
     from trainers.callbacks.epoch_summary import EpochSummary
@@ -94,6 +95,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
     datamodule = build_datamodule(config)
     model = build_model(config, datamodule)
+    streamed = []
+    if isinstance(datamodule, StreamingDataModule):
+        # a worker group reads the shards the driver's datasets were split into; a run in process streams its own
+        datamodule.from_shards = not loop_config.get("in_process_dir")
+        streamed = [DataWait()]
     logger = RunLogger(tracking_uri=loop_config["tracking_uri"], run_id=loop_config["run_id"])
     if loop_config.get("in_process_dir"):  # Ray Train's local mode: one process, no DDP (in_process.py)
         from orchestrator.runtime.checkpoints import policy
@@ -109,7 +115,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         devices="auto",
         strategy=strategy,
         plugins=plugins,
-        callbacks=[*build_callbacks(config), FiniteLossCheck(), EpochSummary(), reporter],
+        callbacks=[*build_callbacks(config), *streamed, FiniteLossCheck(), EpochSummary(), reporter],
         logger=logger,
         # Ray persists a worker group's checkpoints (RayTrainReportCallback); in process, CheckpointKeeper does
         enable_checkpointing=bool(loop_config.get("in_process_dir")),

@@ -127,6 +127,8 @@ def flatten(config: dict, prefix: str = "") -> dict[str, str]:
 def config_hash(config: dict) -> str:
     """A stable hash of what is trained (not where it runs or is tracked)."""
     hashed = {k: v for k, v in config.items() if k not in UNHASHED_GROUPS}
+    if isinstance(hashed.get("data"), dict) and "stats" in hashed["data"]:  # found by the run, not chosen
+        hashed["data"] = {k: v for k, v in hashed["data"].items() if k != "stats"}
     return hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -53,6 +53,7 @@ def train_prepared(
 
     quiet_libraries()  # after the checks: it imports Lightning (seconds), which a bad value need not wait for
     connect_for(typed, config)
+    streamed = prepare_streamed_data(config)
     mlflow.set_tracking_uri(uri)
     exp_id = experiment_id(MlflowClient(uri), typed.tracking.experiment)
     with mlflow.start_run(
@@ -62,7 +63,30 @@ def train_prepared(
         parent_run_id=parent_run_id,
     ) as run:
         log_config(MlflowClient(uri), run.info.run_id, config)
+        if streamed is not None:
+            from orchestrator.tracking.inputs import log_streamed_inputs
+
+            log_streamed_inputs(MlflowClient(uri), run.info.run_id, streamed)
         return train_in_run(config, run.info.run_id, exp_id, uri, typed.tracking.log_model)
+
+
+def prepare_streamed_data(config: dict[str, Any]):
+    """For data that streams through Ray Data (data=parquet), once Ray is up and before the run opens:
+    one pass over the data for its rows per split, classes and feature statistics (kept in the config as
+    `data.stats`, so workers, evaluation and `orchestrate resume` use the same), checked to give every
+    worker a batch, and the model built with the real classes. Returns the DataModule, or None."""
+    from orchestrator.config.build import build_datamodule, build_model, locate_target
+    from orchestrator.data.module import StreamingDataModule
+
+    if not issubclass(locate_target("data", config["data"]), StreamingDataModule):
+        return None
+    datamodule = build_datamodule(config)
+    rows = datamodule.stats["rows"]
+    log.info("data: %s rows train / %s val / %s test in %s", rows["train"], rows["val"], rows["test"], config["data"]["path"])
+    datamodule.check_rows(config["scaling"]["num_workers"])
+    build_model(config, datamodule)
+    config["data"]["stats"] = datamodule.stats
+    return datamodule
 
 
 def connect_for(typed, config: dict[str, Any]) -> None:
