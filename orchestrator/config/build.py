@@ -142,14 +142,13 @@ def datamodule_args(model_node: dict[str, Any], datamodule) -> dict[str, Any]:
     return supplied
 
 
-def build_model(config: dict[str, Any], datamodule, **known):
+def build_model(config: dict[str, Any], datamodule):
     """The LightningModule of `config["model"]`, given what its constructor asks for.
 
     `input_shape`, `num_classes`, `vocab_size` and `pad_token_id` come from the DataModule (when it has
-    them), unless given in `known`; `optimizer` and `scheduler` are the partials of `config["optimizer"]` /
-    `config["scheduler"]`.
+    them); `optimizer` and `scheduler` are the partials of `config["optimizer"]` / `config["scheduler"]`.
     """
-    supplied = {**datamodule_args(config["model"], datamodule), **known}
+    supplied = datamodule_args(config["model"], datamodule)
     missing = _missing_args(config["model"])
     if "optimizer" in missing:
         supplied["optimizer"] = instantiate(config["optimizer"])
@@ -180,9 +179,10 @@ def check_buildable(config: dict[str, Any]):
     instantiate(config["optimizer"])
     if config.get("scheduler"):
         locate_target("scheduler", config["scheduler"], any_callable=True)  # a class, or a function (linear_warmup)
-    if getattr(datamodule, "stats_known", True):
-        model = build_model(config, datamodule)
-    else:  # a streamed dataset's classes are counted on the cluster once Ray is up (training.run.prepare_streamed_data)
-        model = build_model(config, datamodule, num_classes=2)
+    if getattr(datamodule, "stats_known", True) is False:
+        # a streamed dataset's classes are counted on the cluster once Ray is up (training.run.prepare_streamed_data):
+        # until then the checks build the model with a stand-in number of classes
+        datamodule.checking = True
+    model = build_model(config, datamodule)
     build_callbacks(config)
     return datamodule, model

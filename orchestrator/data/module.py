@@ -26,6 +26,9 @@ def _check_fraction(key: str, value: float) -> None:
         raise ConfigError(key, f"must be in [0, 1), got {value}")
 
 
+CHECK_CLASSES = 2  # the classes a model is built with by the checks before Ray starts (no pass has run yet)
+
+
 class Batches:
     """An iterable of (x, y) batches over a Ray DataIterator or Dataset, one pass per `iter()` (one epoch),
     that measures how long the loop waited for its batches: `wait_s` over `pass_s` is the data-wait share."""
@@ -127,6 +130,8 @@ class StreamingDataModule(LightningDataModule):
         self.from_shards = False  # the worker loop sets it: read the splits Ray Train hands this rank
         self.keep_row_ids = False  # stream `row_id` (data.id_column) with each batch, for who-saw-what checks
         self.loaders: dict[str, Batches] = {}
+        # set by the checks before Ray starts: the model is built with CHECK_CLASSES until the pass has counted them
+        self.checking = False
 
     @staticmethod
     def _check_schema(listings, label: str, features: list[str] | None, id_column: str | None) -> tuple[str, ...]:
@@ -169,6 +174,10 @@ class StreamingDataModule(LightningDataModule):
     @property
     def stats(self) -> dict[str, Any]:
         if self._stats is None:
+            import ray
+
+            if not ray.is_initialized():  # Ray Data would start a Ray of its own, not the one cluster.* asks for
+                raise RuntimeError("a streamed dataset's statistics need Ray: connect (runtime.cluster.connect) first")
             self._stats = streams.statistics(self.plan)
         return self._stats
 
@@ -178,6 +187,8 @@ class StreamingDataModule(LightningDataModule):
 
     @property
     def num_classes(self) -> int:
+        if self._stats is None and self.checking:
+            return CHECK_CLASSES
         return len(self.stats["classes"])
 
     def check_rows(self, num_workers: int) -> None:

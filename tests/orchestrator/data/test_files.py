@@ -449,3 +449,23 @@ def test_given_stats_are_kept(module_class, numeric):
     stats = {"rows": {"train": 5, "val": 2, "test": 1}, "classes": [0, 1, 2], "class_counts": [3, 3, 2], "mean": [0, 0], "std": [1, 1]}
     module = module_class(path=str(numeric), stats=stats)
     assert module.stats_known and module.stats is stats and module.num_classes == 3
+
+
+def test_the_checks_before_ray_build_the_model_without_a_pass_over_the_data(numeric):
+    """check_buildable (before Ray starts) builds the model with a stand-in number of classes; asking for
+    the real statistics without Ray is an error, never a Ray started behind cluster.*'s back."""
+    import ray
+
+    from orchestrator.config.build import check_buildable
+
+    assert not ray.is_initialized()
+    config = {
+        "data": {"_target_": "orchestrator.data.module.StreamingDataModule", "path": str(numeric), "label_column": "label"},
+        "model": {"_target_": "trainers.models.mlp.MLPClassifierLitModule", "hidden_dim": 8},
+        "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.01},
+    }
+    datamodule, model = check_buildable(config)
+    assert datamodule.checking and not datamodule.stats_known and model.hparams.num_classes == 2
+    with pytest.raises(RuntimeError, match="need Ray"):
+        _ = datamodule.stats
+    assert not ray.is_initialized()
