@@ -38,7 +38,7 @@ lint: setup
 
 # Benchmarks against peers (benchmarks/RESULTS.md); not part of `make test`. Each prints a RESULT line.
 bench: setup
-	for name in overhead scaling sweep compression tracking; do $(BIN)/python benchmarks/$$name.py --quick || exit 1; done
+	for name in overhead scaling sweep compression tracking data; do $(BIN)/python benchmarks/$$name.py --quick || exit 1; done
 
 clean:
 	rm -rf outputs multirun ray_results mlruns.db mlartifacts mlruns .pytest_cache

@@ -26,6 +26,7 @@ def _check_fraction(key: str, value: float) -> None:
         raise ConfigError(key, f"must be in [0, 1), got {value}")
 
 
+SHARED_TASKS = 2  # Ray Data tasks of one operator at once when they reserve no CPU (they share the workers')
 CHECK_CLASSES = 2  # the classes a model is built with by the checks before Ray starts (no pass has run yet)
 
 
@@ -38,10 +39,12 @@ class Batches:
         self.shuffle_buffer_rows, self.prefetch_batches, self.seed = shuffle_buffer_rows, prefetch_batches, seed
         self.epoch = 0
         self.wait_s = self.pass_s = 0.0
+        self.started = None  # perf_counter() when the current pass began
         self.row_ids: list = []  # the `row_id` of every row seen in the last pass, when the stream keeps them
 
     def __iter__(self):
-        self.wait_s, self.row_ids, start = 0.0, [], time.perf_counter()
+        self.wait_s, self.row_ids, self.pass_s = 0.0, [], 0.0
+        self.started = start = time.perf_counter()
         batches = iter(
             self.source.iter_torch_batches(
                 batch_size=self.batch_size,
@@ -66,7 +69,9 @@ class Batches:
 
     @property
     def wait_share(self) -> float:
-        return self.wait_s / self.pass_s if self.pass_s > 0 else 0.0
+        """Of the last pass, or of the current one so far (a pass Lightning cut short never ends)."""
+        elapsed = self.pass_s or (time.perf_counter() - self.started if self.started else 0.0)
+        return self.wait_s / elapsed if elapsed > 0 else 0.0
 
 
 class StreamingDataModule(LightningDataModule):
@@ -208,8 +213,11 @@ class StreamingDataModule(LightningDataModule):
     # -- Ray Data -------------------------------------------------------------------------------
     def ray_datasets(self, task_cpus: float | None = None, splits: tuple[str, ...] = ("train", "val")) -> dict[str, Any]:
         """The splits as Ray Datasets of ready tensors, for TorchTrainer(datasets=...). `task_cpus`: the
-        CPUs each Ray Data task reserves (None: Ray Data's default of one)."""
+        CPUs each Ray Data task reserves (None: Ray Data's default of one). Tasks that reserve none are
+        not limited by the cluster's CPUs: SHARED_TASKS of each operator run at once."""
         task_args = None if task_cpus is None else {"num_cpus": task_cpus}
+        if task_cpus == 0:
+            task_args["concurrency"] = SHARED_TASKS
         return {split: streams.ready(self.plan, self.stats, split, self.keep_row_ids, task_args) for split in splits}
 
     def _batches(self, split: str, shuffle: bool) -> Batches:
@@ -243,5 +251,5 @@ class DataWait(Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         loader = getattr(trainer.datamodule, "loaders", {}).get("train")
-        if loader is not None and loader.pass_s > 0:
+        if loader is not None and loader.started is not None:
             pl_module.log("data/wait_share", loader.wait_share, on_epoch=True, sync_dist=True)  # the ranks' mean

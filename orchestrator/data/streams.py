@@ -66,8 +66,8 @@ def split_of(frame, key_columns: list[str], seed: int, val_fraction: float, test
 
 
 def read(listing, task_args: dict[str, Any] | None = None):
-    """A Ray Dataset over the listing's files (not read until iterated). `task_args`: Ray remote arguments
-    of the read tasks (num_cpus)."""
+    """A Ray Dataset over the listing's files (not read until iterated). `task_args`: the tasks' CPUs and
+    how many run at once (num_cpus, concurrency)."""
     import ray.data
 
     context = ray.data.DataContext.get_current()  # each Dataset keeps a copy of it, taken here
@@ -88,6 +88,18 @@ def read(listing, task_args: dict[str, Any] | None = None):
         context.use_datasource_v2 = previous
 
 
+def _transform_args(task_args: dict[str, Any] | None) -> dict[str, Any]:
+    """A transform's arguments for `task_args`: its CPUs, and a task pool of `concurrency` tasks."""
+    if not task_args:
+        return {}
+    from ray.data import TaskPoolStrategy
+
+    args = {"num_cpus": task_args["num_cpus"]} if "num_cpus" in task_args else {}
+    if task_args.get("concurrency"):
+        args["compute"] = TaskPoolStrategy(size=task_args["concurrency"])
+    return args
+
+
 def _with_split(plan: Plan, source: str, task_args: dict[str, Any] | None = None):
     """The source's rows with SPLIT_COLUMN: hashed for "main", the source's own split otherwise."""
     key_columns = [plan.id_column] if plan.id_column else [*plan.features, plan.label]
@@ -99,14 +111,14 @@ def _with_split(plan: Plan, source: str, task_args: dict[str, Any] | None = None
             frame[SPLIT_COLUMN] = np.int8(SPLITS[source])
         return frame
 
-    return read(plan.listings[source], task_args).map_batches(add_split, batch_format="pandas", **(task_args or {}))
+    return read(plan.listings[source], task_args).map_batches(add_split, batch_format="pandas", **_transform_args(task_args))
 
 
 def split_dataset(plan: Plan, split: str, task_args: dict[str, Any] | None = None):
     """The rows of one split, as Ray Data streams them."""
     source = split if split in plan.listings else "main"
     code = SPLITS[split]
-    return _with_split(plan, source, task_args).filter(expr=f"{SPLIT_COLUMN} == {code}", **(task_args or {}))
+    return _with_split(plan, source, task_args).filter(expr=f"{SPLIT_COLUMN} == {code}", **_transform_args(task_args))
 
 
 def statistics(plan: Plan) -> dict[str, Any]:
@@ -183,4 +195,4 @@ def tensors(plan: Plan, stats: dict[str, Any], keep_row_ids: bool = False):
 def ready(plan: Plan, stats: dict[str, Any], split: str, keep_row_ids: bool = False, task_args: dict[str, Any] | None = None):
     """The split as ready tensors, streamed. `task_args`: Ray remote arguments of every task (num_cpus)."""
     to_tensors = tensors(plan, stats, keep_row_ids)
-    return split_dataset(plan, split, task_args).map_batches(to_tensors, batch_format="pandas", **(task_args or {}))
+    return split_dataset(plan, split, task_args).map_batches(to_tensors, batch_format="pandas", **_transform_args(task_args))

@@ -6,6 +6,7 @@ read and whether two runs read the same."""
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 from mlflow.data.meta_dataset import MetaDataset
@@ -62,8 +63,11 @@ def log_streamed_inputs(client, run_id: str, datamodule) -> None:
         }
         if split == "train":  # rows per label value over every split
             profile["label_counts"] = dict(zip(map(str, stats["classes"]), stats["class_counts"], strict=True))
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": two registrations of one class
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(listing.uri)
         dataset = StreamedDataset(
-            resolve_dataset_source(listing.uri),
+            source,
             name=f"{listing.uri.rstrip('/').rsplit('/', 1)[-1]}:{split}",
             digest=listing.digest[:32],
             schema=mlflow_schema(listing.schema(f"data.{split}_path" if split in plan.listings else "data.path")),
