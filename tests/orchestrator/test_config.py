@@ -34,6 +34,10 @@ def test_every_group_option_composes_validates_and_builds(compose_train, group, 
     overrides = [f"{group}={option}", *option_overrides(group, option, tmp_path)]
     if (group, option) == ("data", "csv"):
         overrides.append(f"data.path={table}")
+    if (group, option) == ("data", "parquet"):  # a folder of Parquet files, streamed: checked without reading rows
+        (tmp_path / "parquet").mkdir()
+        pd.read_csv(table).to_parquet(tmp_path / "parquet" / "part-0.parquet", index=False)
+        overrides.append(f"data.path={tmp_path / 'parquet'}")
     if (group, option) == ("model", "cnn"):
         overrides.append("data=digits")
     cfg = compose_train(*overrides)
