@@ -60,6 +60,11 @@ class CheckpointKeeper(ModelCheckpoint):
         if self._last_global_step_saved != trainer.global_step:  # not among the best, yet Ray keeps the latest
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    def _save_topk_checkpoint(self, trainer, monitor_candidates) -> None:
+        if self.monitor not in monitor_candidates:
+            return  # a module that does not log the monitor: kept as the latest only (Lightning would raise)
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
+
     def _save_checkpoint(self, trainer, filepath: str) -> None:
         if filepath == self._last_checkpoint_saved and trainer.global_step == self._last_global_step_saved:
             return  # the epoch's top-k save already wrote the folder that is also the latest

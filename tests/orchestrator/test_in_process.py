@@ -59,6 +59,21 @@ def test_keeps_the_best_and_the_latest_and_reports_them_as_ray_would(tmp_path, n
     assert read_checkpoint(run_dir / "checkpoint_000001" / CHECKPOINT_NAME)["epoch"] == 1
 
 
+class ValidatesLossOnly(Tiny):
+    def validation_step(self, batch, _):
+        self.log("val/loss", self.layer(batch[0]).sum())
+
+
+def test_a_module_that_does_not_log_the_monitor_keeps_the_latest_only(tmp_path):
+    run_dir = tmp_path / "run"
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4)), batch_size=4)
+    trainer = lightning.Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                                num_sanity_val_steps=0, callbacks=[CheckpointKeeper(str(run_dir), "val/acc", "max", 1)])  # fmt: skip
+    trainer.fit(ValidatesLossOnly(), data, data)  # Lightning's own ModelCheckpoint raises here: val/acc is never logged
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint_000002"]
+    assert result(run_dir).checkpoint.path.endswith("checkpoint_000002")
+
+
 def test_only_a_local_single_cpu_worker_without_retries_trains_in_process():
     one = {"num_workers": 1, "use_gpu": False, "min_workers": None, "max_failures": 0}
     assert fits_in_process(one, "ray_results")
