@@ -1,5 +1,6 @@
-"""Faults injected for real: a worker SIGKILLed mid-run, Ctrl-C then resume, a NaN loss, one rank raising,
-a corrupt checkpoint, a tracking server that goes away mid-run."""
+"""Faults injected for real: a worker SIGKILLed mid-run, a NaN loss, one rank raising,
+a corrupt checkpoint, a tracking server that goes away mid-run. Ctrl-C then `orchestrate resume`: the
+streamed S3 run of test_streamed_data.py, which pays for one such run and proves both."""
 
 from __future__ import annotations
 
@@ -54,47 +55,6 @@ def test_worker_sigkill_resumes_from_checkpoint_in_the_same_run(tmp_path, cli_en
     history = client.get_metric_history(run.info.run_id, "val/acc")
     assert epochs <= len(history) <= epochs + 1  # at most the epoch in flight is recomputed
     assert max(m.step for m in history) == history[-1].step  # steps go on where they left off
-
-
-@pytest.mark.e2e
-def test_ctrl_c_ends_the_run_killed_and_resume_finishes_it(tmp_path, cli_env):
-    epochs = 5
-    process = subprocess.Popen(
-        [ORCHESTRATE, "train", *SLOW_RUN, f"trainer.max_epochs={epochs}", "scaling.num_workers=2"],
-        cwd=tmp_path,
-        env=cli_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    client = MlflowClient(cli_env["MLFLOW_TRACKING_URI"])
-    run_id = wait_for_epochs(client, 2, process)
-    started = time.monotonic()
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=120)
-    assert time.monotonic() - started < 60
-    assert process.returncode == 130, output[-4000:]
-    assert f"orchestrate resume {run_id}" in " ".join(output.split())  # rich wraps the message
-    assert client.get_run(run_id).info.status == "KILLED"
-    points_before = len(client.get_metric_history(run_id, "val/acc"))
-
-    resumed = subprocess.run([ORCHESTRATE, "resume", run_id], cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    run = only_run(client)
-    assert run.info.run_id == run_id and run.info.status == "FINISHED"
-    assert int(run.data.tags["orchestrator.resumes"]) == 1
-    history = client.get_metric_history(run_id, "val/acc")
-    # It continues after the last checkpoint Ray registered, which may lag the last epoch MLflow logged
-    # (the signal can land between the two): exactly the epochs after it are trained again.
-    resumed_from = int(run.data.tags["orchestrator.resumed_from_epoch"])
-    assert points_before >= 2 and 1 <= resumed_from <= points_before
-    assert len(history) == points_before + epochs - resumed_from
-    assert "test/acc" in run.data.metrics
-
-    again = subprocess.run([ORCHESTRATE, "resume", run_id], cwd=tmp_path, env=cli_env, capture_output=True, text=True)
-    assert again.returncode == 2 and "already FINISHED" in again.stderr
-    unknown = subprocess.run([ORCHESTRATE, "resume", "no_such_run"], cwd=tmp_path, env=cli_env, capture_output=True, text=True)
-    assert unknown.returncode == 2 and "RUN_ID: no run 'no_such_run'" in unknown.stderr
 
 
 @pytest.mark.ray

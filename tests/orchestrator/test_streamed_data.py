@@ -1,6 +1,8 @@
 """data=parquet end to end, as a user runs it: Parquet files on a real local S3 endpoint (moto's server),
 checkpoints written to paths.storage_dir=s3://..., 2 workers each reading its own shard through Ray Data,
-Ctrl-C after two epochs, then `orchestrate resume` from the checkpoints on S3, in the same MLflow run.
+Ctrl-C after two epochs (the run ends KILLED in seconds, naming the resume command), then `orchestrate
+resume` from the checkpoints on S3, in the same MLflow run, which trains exactly the epochs after its last
+checkpoint; a second resume and an unknown run id are refused (exit 2).
 
 One run proves: reads from s3://, checkpoints on s3:// and a resume from them; each rank's rows in an epoch
 are disjoint and together exactly the training split (the split the hash assigns, recomputed here); the
@@ -12,6 +14,7 @@ import json
 import signal
 import subprocess
 import textwrap
+import time
 
 import numpy as np
 import pandas as pd
@@ -81,9 +84,14 @@ def test_a_streamed_s3_run_shards_its_rows_checkpoints_to_s3_and_resumes(tmp_pat
         process = subprocess.Popen([ORCHESTRATE, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         client = MlflowClient(cli_env["MLFLOW_TRACKING_URI"])
         run_id = wait_for_epochs(client, 2, process, timeout_s=600)
+        interrupted = time.monotonic()
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=180)
+        assert time.monotonic() - interrupted < 60
         assert process.returncode == 130, output[-4000:]
+        assert f"orchestrate resume {run_id}" in " ".join(output.split())  # rich wraps the message
+        assert client.get_run(run_id).info.status == "KILLED"
+        points_before = len(client.get_metric_history(run_id, "val/acc"))
 
         s3fs, root = pafs.FileSystem.from_uri(f"{bucket}/ray/{run_id}")
         saved = [i.base_name for i in s3fs.get_file_info(pafs.FileSelector(root)) if i.base_name.startswith("checkpoint_")]
@@ -91,11 +99,20 @@ def test_a_streamed_s3_run_shards_its_rows_checkpoints_to_s3_and_resumes(tmp_pat
 
         resumed = subprocess.run([ORCHESTRATE, "resume", run_id], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
         assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+        again = subprocess.run([ORCHESTRATE, "resume", run_id], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert again.returncode == 2 and "already FINISHED" in again.stderr
+        unknown = subprocess.run([ORCHESTRATE, "resume", "no_such_run"], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert unknown.returncode == 2 and "RUN_ID: no run 'no_such_run'" in unknown.stderr
 
     run = only_run(client)
     assert run.info.run_id == run_id and run.info.status == "FINISHED"
     assert int(run.data.tags["orchestrator.resumes"]) == 1 and "test/acc" in run.data.metrics
     assert run.data.metrics["test/acc"] > 0.8  # a learnable rule: the streamed batches carry the right labels
+    # It continues after the last checkpoint Ray registered, which may lag the last epoch MLflow logged
+    # (the signal can land between the two): exactly the epochs after it are trained again.
+    resumed_from = int(run.data.tags["orchestrator.resumed_from_epoch"])
+    assert points_before >= 2 and 1 <= resumed_from <= points_before
+    assert len(client.get_metric_history(run_id, "val/acc")) == points_before + 4 - resumed_from
 
     # Each rank's rows in the last epoch: disjoint, and together exactly the training split.
     seen = [set(json.loads((records / f"rank{rank}.json").read_text())) for rank in (0, 1)]
