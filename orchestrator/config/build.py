@@ -172,6 +172,13 @@ def build_callbacks(config: dict[str, Any]) -> list:
     return callbacks
 
 
+def streams_data(config: dict[str, Any]) -> bool:
+    """The run's DataModule streams through Ray Data (data=parquet) rather than loading its own data."""
+    from orchestrator.data.module import StreamingDataModule
+
+    return issubclass(locate_target("data", config["data"]), StreamingDataModule)
+
+
 def check_buildable(config: dict[str, Any]):
     """Build the DataModule, the LitModule and the callbacks once on the driver, so a bad `_target_`
     or argument fails before Ray starts. Returns (datamodule, model)."""

@@ -136,11 +136,10 @@ def streamed_datasets(config: dict[str, Any]) -> dict[str, Any] | None:
     Ray Data's tasks reserve a CPU each by default. When the workers reserve every CPU of the cluster
     (2 workers on 2 CPUs), no read task would ever be scheduled and the run would wait forever: its
     tasks then reserve none and share the workers' cores, which wait for their batches meanwhile."""
-    from orchestrator.config.build import build_datamodule, locate_target
-    from orchestrator.data.module import StreamingDataModule
+    from orchestrator.config.build import build_datamodule, streams_data
     from orchestrator.runtime.cluster import cluster_resources
 
-    if not issubclass(locate_target("data", config["data"]), StreamingDataModule):
+    if not streams_data(config):
         return None
     scaling = config["scaling"]
     spare = cluster_resources().get("CPU", 0) - scaling["num_workers"] * scaling["cpus_per_worker"]

@@ -9,14 +9,12 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any
 
-from orchestrator.tracking.store import flatten, mask_secrets, run_tags
+from orchestrator.tracking.store import chosen, flatten, mask_secrets, run_tags
 from orchestrator.tracking.tags import TAG_ERROR, TAG_OUTPUT_DIR, TAG_PARENT
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on one param value
 # Flattened keys that differ in every run by construction: tags, not params.
 PER_RUN_KEYS = {"paths.output_dir": TAG_OUTPUT_DIR}
-# Found by the run, not chosen: a streamed dataset's statistics (config.yaml keeps them; its inputs show them).
-DERIVED_KEYS = ("data.stats",)  # the key, and every key under it
 PARAMS_PER_BATCH = 100  # MLflow's limit on the params of one log_batch
 # Where runs ran and were tracked, not what they trained: never "a param that differs".
 WHERE_PARAMS = ("paths.", "tracking.", "cluster.")
@@ -24,13 +22,9 @@ WHERE_PARAMS = ("paths.", "tracking.", "cluster.")
 
 def run_params(config: dict[str, Any]) -> dict[str, str]:
     """The params of a run of `config`: flattened with dotted keys, secrets masked, cut to MLflow's limit,
-    without PER_RUN_KEYS and DERIVED_KEYS."""
-    flat = flatten(mask_secrets(config))
-    return {key: value[:MAX_PARAM_LENGTH] for key, value in flat.items() if key not in PER_RUN_KEYS and not _derived(key)}
-
-
-def _derived(key: str) -> bool:
-    return any(key == derived or key.startswith(f"{derived}.") for derived in DERIVED_KEYS)
+    without PER_RUN_KEYS and what the run found (store.chosen)."""
+    flat = flatten(mask_secrets(chosen(config)))
+    return {key: value[:MAX_PARAM_LENGTH] for key, value in flat.items() if key not in PER_RUN_KEYS}
 
 
 def differing_params(params: list[dict[str, str]]) -> list[str]:

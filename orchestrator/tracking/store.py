@@ -124,11 +124,18 @@ def flatten(config: dict, prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def chosen(config: dict) -> dict:
+    """`config` without what the run found rather than the user chose: a streamed dataset's statistics,
+    `data.stats` (config.yaml keeps them, the run's inputs show them; neither params nor hashed)."""
+    data = config.get("data")
+    if isinstance(data, dict) and "stats" in data:
+        return {**config, "data": {k: v for k, v in data.items() if k != "stats"}}
+    return config
+
+
 def config_hash(config: dict) -> str:
-    """A stable hash of what is trained (not where it runs or is tracked)."""
-    hashed = {k: v for k, v in config.items() if k not in UNHASHED_GROUPS}
-    if isinstance(hashed.get("data"), dict) and "stats" in hashed["data"]:  # found by the run, not chosen
-        hashed["data"] = {k: v for k, v in hashed["data"].items() if k != "stats"}
+    """A stable hash of what is trained (not where it runs or is tracked, nor what the run found)."""
+    hashed = {k: v for k, v in chosen(config).items() if k not in UNHASHED_GROUPS}
     return hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

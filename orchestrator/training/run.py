@@ -75,10 +75,9 @@ def prepare_streamed_data(config: dict[str, Any]):
     one pass over the data for its rows per split, classes and feature statistics (kept in the config as
     `data.stats`, so workers, evaluation and `orchestrate resume` use the same), checked to give every
     worker a batch, and the model built with the real classes. Returns the DataModule, or None."""
-    from orchestrator.config.build import build_datamodule, build_model, locate_target
-    from orchestrator.data.module import StreamingDataModule
+    from orchestrator.config.build import build_datamodule, build_model, streams_data
 
-    if not issubclass(locate_target("data", config["data"]), StreamingDataModule):
+    if not streams_data(config):
         return None
     datamodule = build_datamodule(config)
     rows = datamodule.stats["rows"]
